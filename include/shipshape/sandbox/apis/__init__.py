@@ -1,0 +1,1 @@
+"""One module per emulated API; each exposes `build(sandbox) -> starlette.routing.Mount`."""
