@@ -25,6 +25,7 @@ Public functions (the CLI wires ``shipshape warehouse up|down|status`` to them):
 
     up() -> str            # psycopg-usable URL of the ready warehouse
     down() -> str          # a message; stops the embedded server if it is running
+    start_embedded(data_dir, port=) / stop_embedded(data_dir)   # the embedded server alone
     status() -> dict       # what is configured and whether it answers
     resolve_url() -> str | None
     mask_url(url) -> str   # the URL with any password replaced by ***
@@ -209,7 +210,7 @@ def build_url(
             netloc += f":{int(port)}"
     url = f"postgresql://{netloc}/{quote(database or '', safe='')}"
     if params:
-        url += "?" + urlencode(params, safe="/")
+        url += "?" + urlencode(params, safe="/", quote_via=quote)
     return url
 
 
@@ -248,13 +249,12 @@ def up(*, data_dir: str | os.PathLike[str] | None = None, port: int | None = Non
     """Make the warehouse ready and return its URL (password included; print it with mask_url).
 
     With ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE`` set, connect to it and bootstrap. Otherwise start
-    (or reuse) the embedded server under ``data_dir`` (default: see :func:`embedded_data_dir`),
-    create database ``shipshape`` in it and bootstrap. ``port`` (or ``$SHIPSHAPE_WAREHOUSE_PORT``)
-    sets the embedded server's TCP port; 0 means any free port.
+    (or reuse) the embedded server (see :func:`start_embedded`) and bootstrap its ``shipshape``
+    database.
     """
     url = resolve_url()
     if url is None:
-        url = _embedded_up(embedded_data_dir(data_dir), port)
+        url = start_embedded(data_dir, port=port)
     bootstrap(url)
     log.info("warehouse ready at %s", mask_url(url))
     return url
@@ -265,15 +265,8 @@ def down(*, data_dir: str | os.PathLike[str] | None = None) -> str:
 
     A warehouse given by ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE`` is never touched.
     """
-    pgdata = embedded_data_dir(data_dir)
-    external = resolve_url()
-    note = f" ({CONN_ENV} points elsewhere; that warehouse is not managed here)" if external else ""
-    with _lock(pgdata):
-        info = _running_postmaster(pgdata)
-        if info is None:
-            return f"no embedded warehouse running in {pgdata}{note}"
-        _pg_ctl(pgdata, ["-w", "-t", "60", "-m", "fast", "stop"])
-    return f"stopped the embedded warehouse in {pgdata} (pid {info.pid}){note}"
+    note = f" ({CONN_ENV} is set; that warehouse is not managed here)" if resolve_url() else ""
+    return stop_embedded(data_dir) + note
 
 
 def status(*, data_dir: str | os.PathLike[str] | None = None) -> dict[str, object]:
@@ -457,7 +450,15 @@ def _initdb(pgdata: Path) -> None:
     )
 
 
-def _embedded_up(pgdata: Path, port: int | None) -> str:
+def start_embedded(data_dir: str | os.PathLike[str] | None = None, *, port: int | None = None) -> str:
+    """Start the embedded server on ``data_dir`` (or reuse it if running); return its URL.
+
+    ``data_dir`` is the PGDATA, default :func:`embedded_data_dir`. The TCP port on 127.0.0.1 is
+    ``port``, else ``$SHIPSHAPE_WAREHOUSE_PORT``, else the one it used last time, else 55432; 0
+    means the one from last time or any free one. A taken port falls back to a free one. The URL points
+    at database ``shipshape``, created empty if missing; nothing else is bootstrapped here.
+    """
+    pgdata = embedded_data_dir(data_dir)
     if port is None and os.environ.get(PORT_ENV):
         port = int(os.environ[PORT_ENV])
     with _lock(pgdata):
@@ -469,6 +470,17 @@ def _embedded_up(pgdata: Path, port: int | None) -> str:
     return url
 
 
+def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Stop the embedded server on ``data_dir`` if it is running (its data stays); say what happened."""
+    pgdata = embedded_data_dir(data_dir)
+    with _lock(pgdata):
+        info = _running_postmaster(pgdata)
+        if info is None:
+            return f"no embedded warehouse running in {pgdata}"
+        _pg_ctl(pgdata, ["-w", "-t", "60", "-m", "fast", "stop"])
+    return f"stopped the embedded warehouse in {pgdata} (pid {info.pid})"
+
+
 def _start(pgdata: Path, port: int | None):
     pgserver = _pgserver()
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -476,7 +488,7 @@ def _start(pgdata: Path, port: int | None):
         log.info("initialising embedded warehouse in %s", pgdata)
         _initdb(pgdata)
     configured = _configured_port(pgdata)
-    if port is None and configured is not None:
+    if not port and configured is not None:
         port = configured  # keep last time's port, so URLs handed out earlier stay valid
     chosen = _free_port(DEFAULT_PORT if port is None else port)
     if chosen != configured:

@@ -1,0 +1,77 @@
+"""Shared pytest fixtures. Add yours here, each with a docstring that says what it gives.
+
+Databases: tests run against a real PostgreSQL, never a mock.
+
+* ``SHIPSHAPE_TEST_DATABASE_URL`` set (CI sets ``postgresql://postgres@127.0.0.1:5432/postgres``):
+  each test session (each xdist worker) creates its own uniquely named database on that server and
+  drops it at the end. The URL's user must be allowed to create databases.
+* unset: an embedded PostgreSQL (pgserver) in a temporary directory, stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from shipshape import warehouse
+
+TEST_DATABASE_ENV = "SHIPSHAPE_TEST_DATABASE_URL"
+
+
+def _url_with_database(url: str, database: str) -> str:
+    """``url`` (a ``postgresql://`` URL) pointing at ``database`` instead."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+def _create_database(server_url: str, prefix: str = "shipshape_test") -> str:
+    """Create an empty, uniquely named database on ``server_url``'s server; return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return _url_with_database(server_url, name)
+
+
+def _drop_database(url: str) -> None:
+    """Drop the database ``url`` points at, disconnecting anyone still in it."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(_url_with_database(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL (``postgresql://``, host/port) of an empty database for this test session.
+
+    Nothing is bootstrapped: call ``shipshape.warehouse.bootstrap(url)`` for the schemas. The
+    database is shared by every test of the session (of the xdist worker), so tests should not
+    assume they are alone in it.
+    """
+    server_url = os.environ.get(TEST_DATABASE_ENV)
+    if server_url:
+        url = _create_database(server_url)
+        try:
+            yield url
+        finally:
+            _drop_database(url)
+    else:
+        pgdata = tmp_path_factory.mktemp("warehouse") / "pgdata"
+        try:
+            yield warehouse.start_embedded(pgdata, port=0)
+        finally:
+            warehouse.stop_embedded(pgdata)
+
+
+@pytest.fixture
+def fresh_database(warehouse_url: str) -> Iterator[str]:
+    """URL of an empty database of the test's own, on the same server as ``warehouse_url``."""
+    url = _create_database(_url_with_database(warehouse_url, "postgres"), prefix="shipshape_fresh")
+    try:
+        yield url
+    finally:
+        _drop_database(url)
