@@ -1,0 +1,73 @@
+# shipshape: entry points. `make demo` and `make test` are all a newcomer needs.
+#
+# The virtualenv is .venv (Python 3.11). `install` is idempotent: a stamp file records a finished
+# install and is only redone when requirements.txt, constraints.txt or pyproject.toml change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.shipshape-installed
+# -qq: only errors. This machine's pip config points at extra indexes that produce a warning per
+# package; override with `make install PIP_FLAGS=` to see everything.
+PIP_FLAGS ?= -qq
+PYTEST_FLAGS ?= -q -n 2
+
+.PHONY: help venv install test lint demo warehouse-up warehouse-down warehouse-status lock clean distclean
+
+help:
+	@echo "make demo              install (first run), then run the sandboxed pipeline end to end"
+	@echo "make test              install (first run), then run the test suite"
+	@echo "make install | venv    create $(VENV) and install pinned dependencies"
+	@echo "make lint              ruff check ."
+	@echo "make warehouse-up      start the embedded warehouse (or bootstrap AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE)"
+	@echo "make warehouse-down    stop the embedded warehouse (data is kept)"
+	@echo "make warehouse-status  where the warehouse is and whether it answers"
+	@echo "make lock              regenerate constraints.txt from $(VENV)"
+	@echo "make clean | distclean remove build output | also $(VENV) and .data"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml | $(BIN)/python
+	@echo "installing pinned dependencies into $(VENV) (a minute or so the first time)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps -e .
+	@touch $@
+
+venv install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_FLAGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+demo: $(STAMP)
+	$(BIN)/shipshape demo
+
+warehouse-up: $(STAMP)
+	$(BIN)/python -m shipshape.warehouse up
+
+warehouse-down: $(STAMP)
+	$(BIN)/python -m shipshape.warehouse down
+
+warehouse-status: $(STAMP)
+	$(BIN)/python -m shipshape.warehouse status
+
+lock: $(STAMP)
+	{ echo "# Lock file: the full resolved set of $(VENV) (pip freeze --exclude-editable, shipshape itself excluded)."; \
+	  echo "# Use as constraints: pip install -r requirements.txt -c constraints.txt. Regenerate: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(shipshape|-e )'; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+	@touch $(STAMP)
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache include/*.egg-info dbt_project/target dbt_project/logs
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	-if [ -x $(BIN)/python ]; then $(BIN)/python -m shipshape.warehouse down; fi
+	rm -rf $(VENV) .data
