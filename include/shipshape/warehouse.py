@@ -400,6 +400,8 @@ def _running_postmaster(pgdata: Path):
 def _free_port(preferred: int) -> int:
     for candidate in (preferred, 0) if preferred else (0,):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # as postgres does: a port whose old connections linger in TIME_WAIT is still usable
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((EMBEDDED_HOST, candidate))
             except OSError:
