@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD")
 
@@ -571,14 +571,15 @@ class Table(Generic[T]):
         return rows
 
 
-@dataclass(order=True, slots=True)
-class ScheduledEvent:
-    """Something the world will do by itself when its clock passes `at` (a package moves, ...)."""
+class ScheduledEvent(NamedTuple):
+    """Something the world will do by itself when its clock passes `at` (a package moves, ...).
+
+    A tuple, so the heap compares (at, seq) natively: 100k orders queue about a million events."""
 
     at: datetime
     seq: int
-    action: str = field(compare=False)  # name of a function in `lifecycle`
-    args: tuple = field(compare=False, default=())
+    action: str  # name of a function registered with `lifecycle.action`
+    args: tuple = ()
 
 
 class World:
@@ -624,6 +625,23 @@ class World:
             "ship_on_authorization": True,
         }
         self.shipping_method_map: dict[str, str] = {}
+        # Indexes the lifecycle keeps (the merchant's integrations know which record is whose; the truth
+        # does not use these and links records by their ids the way SPEC.md says).
+        self.integration_links: dict[int, str] = {}  # Shopify order id -> ShipHero order id
+        self.shipments_by_order: dict[str, list[ShipHeroShipment]] = {}  # ShipHero order id -> shipments
+        self.trackers_by_code: dict[str, Tracker] = {}
+        self.inventory_item_by_sku: dict[str, int] = {}
+        self.order_payments: dict[int, list[str]] = {}  # Shopify order id -> PaymentIntent / capture ids
+        # SKUs whose ShipHero -> Shopify stock sync is broken, and by how much (cleared by a correction).
+        self.inventory_offsets: dict[str, int] = {}
+        self.plans: dict[int, Any] = {}  # Shopify order id -> the generator's plan for it
+        self.config: Any = None  # the generator's WorldConfig
+        self.catalog: list[ShopifyInventoryItem] = []  # what customers can order
+        self.arrival_carry = 0.0  # fractional orders carried between `advance` calls
+        self.orders_queued = 0
+        self.orphans_queued = 0
+        # Set by the generator: called by `advance` to add the orders that arrive in (start, end].
+        self.on_advance: Any = None
 
     # --- bookkeeping
     def changed(self) -> None:
