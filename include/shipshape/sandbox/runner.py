@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from shipshape.sandbox.server import Sandbox, create_app
+from shipshape.sandbox.server import API_NAMES, Sandbox, create_app
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,11 +25,13 @@ def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765, log_level
 
 
 @contextmanager
-def running(sandbox: Sandbox, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def running(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int | None = None, apis: tuple[str, ...] = API_NAMES
+) -> Iterator[str]:
     """Serve `sandbox` on a background thread; yields its base URL and stops it on exit."""
     port = port or free_port(host)
     sandbox.base_url = f"http://{host}:{port}"
-    config = uvicorn.Config(create_app(sandbox), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(sandbox, apis), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sandbox:{port}", daemon=True)
     thread.start()

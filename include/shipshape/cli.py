@@ -1,0 +1,248 @@
+"""The `shipshape` command: the warehouse, the sandbox, and the demo.
+
+    shipshape warehouse up|down|status
+    shipshape sandbox serve --orders N --seed S [--port 8765] [--faults none|flaky|hostile] [--rate-limits real|off]
+    shipshape sandbox connections --port P        # AIRFLOW_CONN_* lines for a running sandbox
+    shipshape sandbox advance --hours H [--port P]
+    shipshape sandbox truth [--port P]             # summary of the running sandbox's ground truth
+    shipshape demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+DEFAULT_PORT = 8765
+log = logging.getLogger("shipshape")
+
+
+def _parse_start(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the start with a time zone, e.g. 2026-11-01T12:00:00Z")
+    return parsed
+
+
+def _fetch(url: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+    except OSError as exc:
+        raise SystemExit(f"shipshape: no sandbox answered at {url} ({exc}); start one with `shipshape sandbox serve`") from None
+
+
+# ------------------------------------------------------------------------------------------ sandbox
+def connection_env(base_url: str, credentials: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The AIRFLOW_CONN_* variables that point every API connection of SPEC.md at a sandbox.
+
+    JSON-form Airflow connections: `schema` is the URL scheme, `extra.base_path` the prefix the sandbox
+    serves the API under (empty for the real service)."""
+    from urllib.parse import urlsplit
+
+    from shipshape.sandbox.server import SHOPIFY_API_VERSION
+
+    parts = urlsplit(base_url)
+
+    def conn(name: str, login: str | None, password: str, **extra: str) -> str:
+        body = {
+            "conn_type": "http",
+            "host": parts.hostname,
+            "port": parts.port,
+            "schema": parts.scheme,
+            "login": login,
+            "password": password,
+            "extra": {"base_path": f"/{name}", **extra},
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    return {
+        "AIRFLOW_CONN_SHOPIFY_DEFAULT": conn(
+            "shopify", None, credentials["shopify"]["access_token"], api_version=SHOPIFY_API_VERSION
+        ),
+        "AIRFLOW_CONN_STRIPE_DEFAULT": conn("stripe", None, credentials["stripe"]["secret_key"]),
+        "AIRFLOW_CONN_PAYPAL_DEFAULT": conn(
+            "paypal", credentials["paypal"]["client_id"], credentials["paypal"]["client_secret"]
+        ),
+        "AIRFLOW_CONN_SHIPHERO_DEFAULT": conn(
+            "shiphero", credentials["shiphero"]["username"], credentials["shiphero"]["password"]
+        ),
+        "AIRFLOW_CONN_TRACKING_DEFAULT": conn("tracking", None, credentials["tracking"]["api_key"]),
+    }
+
+
+def summarise_truth(truth: dict[str, Any]) -> dict[str, Any]:
+    by_code = Counter(code for order in truth["orders"] for code in order["codes"])
+    flagged = sum(1 for order in truth["orders"] if order["codes"])
+    return {
+        "as_of": truth["as_of"],
+        "orders": len(truth["orders"]),
+        "orders_with_a_mismatch": flagged,
+        "by_code": dict(sorted(by_code.items())),
+        "orphan_payments": len(truth["orphan_payments"]),
+        "inventory_mismatches": len(truth["inventory_mismatches"]),
+    }
+
+
+def build_sandbox(args: argparse.Namespace):
+    from shipshape.sandbox.generate import DEFAULT_START, build_world
+    from shipshape.sandbox.server import Sandbox
+
+    started = time.monotonic()
+    log.info("building a world of %d orders (seed %d)…", args.orders, args.seed)
+    world = build_world(args.orders, seed=args.seed, start=args.start or DEFAULT_START)
+    log.info("world ready in %.1f s, clock at %s", time.monotonic() - started, world.clock.isoformat())
+    return Sandbox(world, faults=args.faults, rate_limits=args.rate_limits,
+                   base_url=f"http://{args.host}:{args.port}")
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from shipshape.sandbox.runner import serve
+
+    sandbox = build_sandbox(args)
+    print(f"sandbox serving on http://{args.host}:{args.port} (faults={args.faults}, rate limits={args.rate_limits});"
+          f" `shipshape sandbox connections --port {args.port}` prints the Airflow connections", flush=True)
+    serve(sandbox, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_sandbox_connections(args: argparse.Namespace) -> int:
+    base = f"http://{args.host}:{args.port}"
+    credentials = _fetch(f"{base}/_sandbox/credentials")
+    for name, value in connection_env(base, credentials).items():
+        print(f"export {name}='{value}'")
+    return 0
+
+
+def cmd_sandbox_advance(args: argparse.Namespace) -> int:
+    result = _fetch(f"http://{args.host}:{args.port}/_sandbox/advance?hours={args.hours}", method="POST")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_sandbox_truth(args: argparse.Namespace) -> int:
+    truth = _fetch(f"http://{args.host}:{args.port}/_sandbox/truth")
+    print(json.dumps(truth if args.full else summarise_truth(truth), indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- warehouse
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    from shipshape import warehouse
+
+    if args.action == "up":
+        url = warehouse.up()
+        print(f"warehouse ready: {warehouse.mask_url(url)}")
+    elif args.action == "down":
+        print(warehouse.down())
+    else:
+        print(json.dumps(warehouse.status(), indent=2, default=str))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the warehouse and the sandbox, and show what the sandbox serves and what is wrong in it."""
+    from shipshape import warehouse
+    from shipshape.sandbox.runner import running
+    from shipshape.sandbox.server import world_counts
+    from shipshape.sandbox.truth import compute_truth
+
+    url = warehouse.up()
+    print(f"warehouse: {warehouse.mask_url(url)}")
+    args.host, args.port = "127.0.0.1", args.port
+    sandbox = build_sandbox(args)
+    with running(sandbox, port=args.port or None) as base:
+        print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {sandbox.world.clock.isoformat()})")
+        print("\nAPIs served:")
+        for line in (
+            f"  Shopify   POST {base}/shopify/admin/api/<version>/graphql.json",
+            f"  Stripe    GET  {base}/stripe/v1/{{payment_intents,charges,refunds,disputes,events}}",
+            f"  PayPal    GET  {base}/paypal/v1/reporting/transactions, /v2/checkout/orders/<id>, /v1/shipping/trackers",
+            f"  ShipHero  POST {base}/shiphero/graphql (token from /shiphero/auth/token)",
+            f"  Tracking  GET  {base}/tracking/v2/trackers",
+            f"  Control   GET  {base}/_sandbox/{{credentials,truth,stats,health}}, POST /_sandbox/advance?hours=H",
+        ):
+            print(line)
+        print("\nrecords per API:")
+        for name, count in world_counts(sandbox.world).items():
+            print(f"  {name:<26}{count:>8}")
+        summary = summarise_truth(compute_truth(sandbox.world))
+        print(f"\nground truth as of {summary['as_of']}: {summary['orders_with_a_mismatch']} of {summary['orders']} "
+              f"orders disagree somewhere")
+        for code, count in summary["by_code"].items():
+            print(f"  {code:<28}{count:>6}")
+        print(f"  {'ORPHAN_PAYMENT':<28}{summary['orphan_payments']:>6}")
+        print(f"  {'INVENTORY_MISMATCH (SKUs)':<28}{summary['inventory_mismatches']:>6}")
+        print("\nAirflow connections for this sandbox (secrets masked): "
+              "`shipshape sandbox connections --port P` prints them in full for a running sandbox")
+        for name in connection_env(base, sandbox.credentials.as_json()):
+            print(f"  {name}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- main
+def _sandbox_world_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--orders", type=int, default=2000, help="orders in the world (default 2000)")
+    p.add_argument("--seed", type=int, default=7, help="world seed: same seed, same world (default 7)")
+    p.add_argument("--faults", choices=("none", "flaky", "hostile"), default="none")
+    p.add_argument("--rate-limits", choices=("real", "off"), default="real", dest="rate_limits")
+    p.add_argument("--start", type=_parse_start, default=None,
+                   help="the world's clock once built, ISO 8601 with zone (default 2026-11-01T12:00:00Z)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="shipshape", description=__doc__.split("\n\n")[0])
+    top.add_argument("-v", "--verbose", action="store_true")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    wh = sub.add_parser("warehouse", help="start, stop or inspect the warehouse")
+    wh.add_argument("action", choices=("up", "down", "status"))
+    wh.set_defaults(func=cmd_warehouse)
+
+    sb = sub.add_parser("sandbox", help="the local stand-in for all five APIs")
+    sbs = sb.add_subparsers(dest="sandbox_command", required=True)
+    serve = sbs.add_parser("serve", help="build a world and serve it")
+    _sandbox_world_args(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.set_defaults(func=cmd_sandbox_serve)
+    for name, func, help_ in (
+        ("connections", cmd_sandbox_connections, "print AIRFLOW_CONN_* lines for a running sandbox"),
+        ("advance", cmd_sandbox_advance, "move a running sandbox's clock forward"),
+        ("truth", cmd_sandbox_truth, "a running sandbox's ground truth (summary, or --full)"),
+    ):
+        p = sbs.add_parser(name, help=help_)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=DEFAULT_PORT)
+        if name == "advance":
+            p.add_argument("--hours", type=float, required=True)
+        if name == "truth":
+            p.add_argument("--full", action="store_true")
+        p.set_defaults(func=func)
+
+    demo = sub.add_parser("demo", help="run the sandboxed pipeline end to end")
+    _sandbox_world_args(demo)
+    demo.add_argument("--port", type=int, default=0, help="sandbox port (default: a free one)")
+    demo.set_defaults(func=cmd_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl command line at INFO
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
