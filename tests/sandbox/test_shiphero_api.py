@@ -177,6 +177,7 @@ def test_token_refresh_and_auth_errors(client: Client) -> None:
     issued = client.login()
     assert issued["expires_in"] == 2_419_200 and issued["token_type"] == "Bearer"
     assert issued["scope"] == "openid profile offline_access" and issued["refresh_token"]
+    assert client.login()["refresh_token"] == issued["refresh_token"]  # ShipHero's refresh token is static
     claims = jwt.decode(issued["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 2_419_200 and claims["aud"] == "shiphero-public-api"
 
@@ -531,3 +532,77 @@ def test_smoke_generated_world_pages_every_order() -> None:
         assert len(shipments["shipments"]["data"]["edges"]) == min(100, len(world.shiphero_shipments))
         products = c.data("{ warehouse_products { data { edges { node { sku available } } } } }")
         assert len(products["warehouse_products"]["data"]["edges"]) == min(100, len(world.shiphero_products))
+
+
+FIXABLE = {"MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH",
+           "CANCELLED_NOT_IN_3PL", "UNPAID_NOT_HELD"}  # fmt: skip
+FIND = """query($p: String) { orders(partner_order_id: $p) { data(first: 5) { edges { node {
+    id fulfillment_status line_items(first: 50) { edges { node { id sku quantity } } } } } } } }"""
+
+
+def _address_input(a: Address) -> dict[str, Any]:
+    return {"first_name": a.first_name, "last_name": a.last_name, "company": a.company, "address1": a.address1,
+            "address2": a.address2, "city": a.city, "state": a.province, "state_code": a.province_code,
+            "zip": a.zip, "country": a.country, "country_code": a.country_code, "phone": a.phone}  # fmt: skip
+
+
+def test_corrections_through_the_api_clear_the_truths_codes() -> None:
+    """The SPEC's ShipHero corrections, sent as a client would, leave none of their codes behind."""
+    generate = pytest.importorskip("shipshape.sandbox.generate")
+    truth = pytest.importorskip("shipshape.sandbox.truth")
+    world = generate.build_world(400, seed=2)
+    todo = {o["order_id"]: set(o["codes"]) & FIXABLE for o in truth.compute_truth(world)["orders"]}
+    todo = {k: v for k, v in todo.items() if v}
+    assert {"MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH"} <= set().union(*todo.values())
+    with serving(Sandbox(world, rate_limits="off")) as c:
+        for shopify_id, codes in todo.items():
+            order = world.shopify_orders.get(shopify_id)
+            line = order.shipping_line
+            lines = {"title": line.title, "price": f"{line.price / 100:.2f}",
+                     "method": world.shipping_method_map.get(line.code, line.code)}  # fmt: skip
+            wanted = {
+                li.sku: li for li in order.line_items if li.current_quantity > 0 and li.requires_shipping
+            }
+            if "MISSING_IN_3PL" in codes:
+                _mutate(c, "order_create", {
+                    "order_number": order.name, "partner_order_id": str(order.id), "email": order.email,
+                    "shop_name": "sandbox-merchant.myshopify.com", "shipping_address": _address_input(order.shipping_address),
+                    "shipping_lines": lines, "line_items": [
+                        {"sku": sku, "partner_line_item_id": str(li.id), "quantity": li.current_quantity,
+                         "price": f"{li.unit_price / 100:.2f}"} for sku, li in wanted.items()],
+                })  # fmt: skip
+                continue
+            nodes = [e["node"] for e in c.data(FIND, {"p": str(shopify_id)})["orders"]["data"]["edges"]]
+            sh = next(n for n in nodes if n["fulfillment_status"] != "canceled")
+            if "CANCELLED_NOT_IN_3PL" in codes:
+                _mutate(
+                    c,
+                    "order_update_fulfillment_status",
+                    {"order_id": sh["id"], "fulfillment_status": "canceled"},
+                )
+                continue
+            if "ADDRESS_MISMATCH" in codes:
+                _mutate(
+                    c,
+                    "order_update",
+                    {"order_id": sh["id"], "shipping_address": _address_input(order.shipping_address)},
+                )
+            if "SHIPPING_METHOD_MISMATCH" in codes:
+                _mutate(c, "order_update", {"order_id": sh["id"], "shipping_lines": lines})
+            if "UNPAID_NOT_HELD" in codes:
+                _mutate(c, "order_update_holds", {"order_id": sh["id"], "payment_hold": True})
+            if "LINE_ITEMS_MISMATCH" in codes:
+                have = [e["node"] for e in sh["line_items"]["edges"]]
+                gone = [n["id"] for n in have if n["sku"] not in wanted]
+                kept = {n["sku"]: n["id"] for n in have if n["sku"] in wanted}
+                if gone:
+                    _mutate(c, "order_remove_line_items", {"order_id": sh["id"], "line_item_ids": gone})
+                if kept:
+                    _mutate(c, "order_update_line_items", {"order_id": sh["id"], "line_items": [
+                        {"id": i, "quantity": wanted[sku].current_quantity} for sku, i in kept.items()]})  # fmt: skip
+                new = [{"sku": sku, "partner_line_item_id": str(li.id), "quantity": li.current_quantity,
+                        "price": f"{li.unit_price / 100:.2f}"} for sku, li in wanted.items() if sku not in kept]  # fmt: skip
+                if new:
+                    _mutate(c, "order_add_line_items", {"order_id": sh["id"], "line_items": new})
+    after = {o["order_id"]: set(o["codes"]) & FIXABLE for o in truth.compute_truth(world)["orders"]}
+    assert {k: v for k, v in after.items() if v and k in todo} == {}

@@ -95,7 +95,6 @@ class ShipHeroState:
 
     sandbox: Sandbox
     clock: Callable[[], float] = time.time
-    refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> subject
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # order id -> extra rendered fields
     _seq: int = 0
     _cache: dict[tuple, Any] = field(default_factory=dict)
@@ -110,14 +109,13 @@ class ShipHeroState:
         username = self.sandbox.credentials.shiphero_username
         self.subject = "auth0|" + hashlib.sha256(f"{seed}:{username}".encode()).hexdigest()[:24]
         self.account_id = lifecycle.relay_id("Account", 40_000 + seed % 10_000)
+        # ShipHero's refresh token "remains active and static as long as the account is active": one per
+        # account, derived from the seed so it survives a sandbox restart like a stored credential would.
+        raw = hashlib.blake2b(f"{self.secret}:refresh".encode(), digest_size=36).digest()
+        self.refresh_token = base64.urlsafe_b64encode(raw).decode()[:45]
 
     def _now(self) -> float:
         return self.clock()
-
-    def next_token(self, label: str, n: int) -> str:
-        self._seq += 1
-        raw = hashlib.blake2b(f"{self.secret}:{label}:{self._seq}".encode(), digest_size=48).digest()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")[:n]
 
     def request_id(self) -> str:
         """24 hex digits, like the Mongo ObjectIds ShipHero answers with."""
@@ -1455,15 +1453,13 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
             return _auth0_error(400, "invalid_request", "Missing required parameter: password")
         if username != creds.shiphero_username or password != creds.shiphero_password:
             return _auth0_error(403, "invalid_grant", "Wrong email or password.")
-        refresh = state.next_token("refresh", 45)
-        state.refresh_tokens[refresh] = state.subject
         return JSONResponse(
             {
                 "access_token": _issue_access_token(state),
                 "expires_in": TOKEN_TTL,
                 "scope": TOKEN_SCOPE,
                 "token_type": "Bearer",
-                "refresh_token": refresh,
+                "refresh_token": state.refresh_token,
             }
         )
 
@@ -1472,7 +1468,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
         token = body.get("refresh_token") if isinstance(body, dict) else None
         if not token:
             return _auth0_error(400, "invalid_request", "Missing required parameter: refresh_token")
-        if token not in state.refresh_tokens:
+        if token != state.refresh_token:
             return _auth0_error(403, "invalid_grant", "Unknown or invalid refresh token.")
         return JSONResponse(
             {
