@@ -615,6 +615,7 @@ class Term:
     op: str  # ":", ">", ">=", "<", "<="
     value: str
     negate: bool = False
+    quoted: bool = False
 
 
 _SEARCH_TOKEN = re.compile(r"""\s*(\(|\)|(?:[^\s()"']+|"[^"]*"|'[^']*')+)""")
@@ -663,10 +664,10 @@ def parse_search(text: str) -> Any:
     return parse_or() if tokens else None
 
 
-def _unquote(value: str) -> str:
+def _unquote(value: str) -> tuple[str, bool]:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
+        return value[1:-1], True
+    return value, False
 
 
 def _term(token: str) -> Term:
@@ -675,11 +676,29 @@ def _term(token: str) -> Term:
         token = token[1:]
     key, sep, rest = token.partition(":")
     if not sep or key.startswith(("'", '"')):
-        return Term(None, ":", _unquote(token), negate)
+        value, quoted = _unquote(token)
+        return Term(None, ":", value, negate, quoted)
     for op in (">=", "<=", ">", "<"):
         if rest.startswith(op):
-            return Term(key.lower(), op, _unquote(rest[len(op):]), negate)
-    return Term(key.lower(), ":", _unquote(rest), negate)
+            value, quoted = _unquote(rest[len(op):])
+            return Term(key.lower(), op, value, negate, quoted)
+    value, quoted = _unquote(rest)
+    return Term(key.lower(), ":", value, negate, quoted)
+
+
+_RANGES = {">": "range_gt", ">=": "range_gte", "<": "range_lt", "<=": "range_lte"}
+
+
+def parsed_search(tree: Any) -> Any:
+    """The `parsed` form Shopify echoes in its search warnings."""
+    if isinstance(tree, Term):
+        key = _RANGES.get(tree.op, "match_phrase" if tree.quoted else "match_all")
+        node = {"field": tree.field or "default", key: tree.value}
+        return {"not": node} if tree.negate else node
+    kind, arg = tree
+    if kind == "not":
+        return {"not": parsed_search(arg)}
+    return {kind: [parsed_search(part) for part in arg]}
 
 
 def _parse_time(value: str) -> tuple[datetime, bool] | None:
@@ -1057,8 +1076,9 @@ class ShopifyApi:
             return view
         unknown = sorted({t.field for t in search_terms(tree) if t.field is not None and t.field not in fields})
         if unknown:
-            ctx.search.append({"path": path, "query": query, "warnings": [
-                {"field": f, "message": "Invalid search field for this query."} for f in unknown]})
+            ctx.search.append({"path": path, "query": query, "parsed": parsed_search(tree), "warnings": [
+                {"field": f, "message": "Invalid search field for this query.", "code": "invalid_field"}
+                for f in unknown]})
         key = (name, query)
         hit = self.filtered.get(key)
         if hit is not None and hit[0] == self.world.revision:
@@ -2349,7 +2369,7 @@ def bulk_step(api: ShopifyApi, op: ShopifyBulkOperation) -> bool:
         node_type, selections = _connection_node_selection(schema, conn_type, nodes, fragments)
         for item in connection_items(result.data.get(key) or {}):
             visited += 1
-            _emit(schema, node_type, selections, item, None, fragments, run.lines)
+            _emit(schema, node_type, selections, item, None, fragments, run.lines, api.sandbox.faults)
     run.position += visited
     run.root_object_count += visited
     op.object_count = len(run.lines)
@@ -2367,7 +2387,7 @@ def bulk_step(api: ShopifyApi, op: ShopifyBulkOperation) -> bool:
 
 
 def _emit(schema: GraphQLSchema, node_type: Any, selections: list, item: Any, parent_id: str | None,
-          fragments: dict, lines: list[str]) -> None:
+          fragments: dict, lines: list[str], faults: Any) -> None:
     if not isinstance(item, dict):
         return
     runtime = runtime_type(schema, node_type, item)
@@ -2384,11 +2404,13 @@ def _emit(schema: GraphQLSchema, node_type: Any, selections: list, item: Any, pa
             line[key] = item[key]
     if parent_id is not None:
         line["__parentId"] = parent_id
+    if runtime.name == "Order" and "id" in line and faults.mode == "hostile":
+        _corrupt_order(faults, line)
     lines.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
     for conn_type, sub, value in children:
         child_type, child_selections = _connection_node_selection(schema, conn_type, sub, fragments)
         for child in connection_items(value or {}):
-            _emit(schema, child_type, child_selections, child, item.get("id"), fragments, lines)
+            _emit(schema, child_type, child_selections, child, item.get("id"), fragments, lines, faults)
 
 
 # ------------------------------------------------------------------------------------------ request
@@ -2487,12 +2509,16 @@ def _corrupt_orders(api: ShopifyApi, schema: GraphQLSchema, operation: Operation
                     fragments: dict, data: dict) -> None:
     def visitor(type_name: str, value: dict) -> None:
         if type_name == "Order" and "id" in value:
-            api.sandbox.faults.corrupt("shopify.order", value, id_path=("id",),
-                                       amount_path=("totalPriceSet", "shopMoney", "amount"),
-                                       currency_path=("currencyCode",), timestamp_path=("updatedAt",))
+            _corrupt_order(api.sandbox.faults, value)
 
     root = schema.mutation_type if operation.operation.value == "mutation" else schema.query_type
     walk_objects(schema, root, [_Holder(operation.selection_set)], data, fragments, visitor)
+
+
+def _corrupt_order(faults: Any, rendered: dict) -> None:
+    """hostile: malform the orders the seed picks (only fields the query selected can be hit)."""
+    faults.corrupt("shopify.order", rendered, id_path=("id",), amount_path=("totalPriceSet", "shopMoney", "amount"),
+                   currency_path=("currencyCode",), timestamp_path=("updatedAt",))
 
 
 def _shopify_error_response(status: int, retry_after: float | None) -> Response:
