@@ -71,6 +71,12 @@ class Client:
         self.base, self.sandbox, self.version = base, sandbox, version
         self.http = httpx.Client(timeout=30)
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.http.close()
+
     def post(self, query: str, variables: dict | None = None, *, version: str | None = None,
              token: str | None = None) -> httpx.Response:
         headers = {"X-Shopify-Access-Token": token or self.sandbox.credentials.shopify_access_token}
@@ -86,8 +92,8 @@ class Client:
 @pytest.fixture
 def client(world: World):
     sandbox = Sandbox(world, rate_limits="off")
-    with running(sandbox) as base:
-        yield Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
+        yield client
 
 
 PAGE = """query Page($after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean) {
@@ -272,8 +278,7 @@ def test_throttling_by_query_cost_and_recovery(world):
     now = [1000.0]
     sandbox = Sandbox(world, rate_limits="real")
     shopify.configure(sandbox, capacity=100.0, restore_rate=10.0, clock=lambda: now[0])
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         costs = []
         for _ in range(4):  # each pays 51 up front, refunded down to its actual cost: 6 orders of 2 items
             costs.append(client.gql(EXPENSIVE)["extensions"]["cost"])  # 2 + floor(2 ln 6) x (1 + 2 + 1 x 1) = 14
@@ -298,8 +303,7 @@ def test_throttling_by_query_cost_and_recovery(world):
 def test_rate_limits_off_reports_cost_but_never_throttles(world):
     sandbox = Sandbox(world, rate_limits="off")
     shopify.configure(sandbox, capacity=60.0, restore_rate=1.0, clock=lambda: 0.0)
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         for _ in range(5):
             body = client.gql(EXPENSIVE)
             assert "errors" not in body and body["extensions"]["cost"]["requestedQueryCost"] == 51
@@ -405,8 +409,7 @@ def wait_for_bulk(client: Client) -> dict:
 
 def test_bulk_operation_round_trip_writes_jsonl_with_parent_ids(world):
     sandbox = Sandbox(world, rate_limits="off")
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         inner = ('{ orders(query: "created_at:>=2026-10-06") { edges { node { id name '
                  'lineItems { edges { node { id sku currentQuantity } } } } } } }')
         started = client.gql(BULK, {"q": inner})["data"]["bulkOperationRunQuery"]
@@ -447,8 +450,7 @@ def test_only_one_bulk_query_at_a_time_before_2026_01(world):
         id="gid://shopify/BulkOperation/42", query="{ orders { edges { node { id } } } }", status="RUNNING",
         created_at=CLOCK))
     sandbox = Sandbox(world, rate_limits="off")
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         busy = client.gql(BULK, {"q": "{ orders { edges { node { id } } } }"})["data"]["bulkOperationRunQuery"]
         assert busy == {"bulkOperation": None, "userErrors": [{
             "field": None, "code": "OPERATION_IN_PROGRESS",
@@ -467,8 +469,7 @@ def test_hostile_faults_corrupt_the_orders_the_seed_picks(world):
     sandbox = Sandbox(world, rate_limits="off", faults="hostile")
     picked = {o.gid for o in world.shopify_orders if sandbox.faults.malformation("shopify.order", o.gid)}
     assert picked, "the seed should malform at least one of 400 orders"
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         by_id, after = {}, None
         while True:
             response = client.post("query($a: String) { orders(first: 250, after: $a, sortKey: ID) { edges { cursor "
@@ -520,8 +521,7 @@ def test_smoke_against_a_generated_world():
     generate = pytest.importorskip("shipshape.sandbox.generate")
     world = generate.build_world(200, seed=1)
     sandbox = Sandbox(world, rate_limits="off")
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         seen, after = [], None
         while True:
             body = client.gql("""query($a: String) { orders(first: 100, after: $a, sortKey: UPDATED_AT,
@@ -578,8 +578,7 @@ def test_tracking_info_update_and_node_lookups(client, world):
 
 def test_injected_faults_use_shopifys_error_shapes(world):
     sandbox = Sandbox(world, rate_limits="off", faults="flaky")
-    with running(sandbox) as base:
-        client = Client(base, sandbox)
+    with running(sandbox) as base, Client(base, sandbox) as client:
         sandbox.faults.error_rate, sandbox.faults.throttle_rate = 1.0, 0.0
         failed = client.post("{ orders(first: 1) { nodes { id } } }")
         assert failed.status_code == 503
