@@ -109,6 +109,12 @@ def paypal_id(world: World, kind: str) -> str:
     return _token(world, f"pp{kind}{n}", 17, "0123456789ABCDEFGHJKLMNPRSTUVWXY")
 
 
+def paypal_payer_id(world: World) -> str:
+    """PayPal account ids are 13 characters of ^[2-9A-HJ-NP-Z]$ (the Orders v2 spec's pattern)."""
+    n = world.next_id("paypal:payer")
+    return _token(world, f"pppayer{n}", 13, "23456789ABCDEFGHJKLMNPQRSTUVWXYZ")
+
+
 def tracking_number(world: World, carrier: str) -> str:
     n = world.next_id("tracking_number")
     digits = "0123456789"
@@ -427,7 +433,7 @@ def pay_with_paypal(
         custom_id=str(order.id),
         reference_id="default",
         payer_email=order.email,
-        payer_id=paypal_id(world, "payer")[:13],
+        payer_id=paypal_payer_id(world),
         shipping_address=replace(address) if address else None,
     )
     capture = PayPalCapture(
@@ -763,9 +769,8 @@ def add_stripe_tracking(world: World, pi: StripePaymentIntent, carrier: str, num
     numbers = [n for n in (shipping.tracking_number or "").split(",") if n]
     if number not in numbers:
         numbers.append(number)
-    shipping.carrier = CARRIERS[carrier].stripe
-    shipping.tracking_number = ",".join(numbers)
-    charge.shipping = shipping
+    # A new object, not an in-place change: earlier events' snapshots share the old one.
+    charge.shipping = replace(shipping, carrier=CARRIERS[carrier].stripe, tracking_number=",".join(numbers))
     stripe_event(world, "charge.updated", charge, previous)
 
 

@@ -236,7 +236,7 @@ class ShopifyBulkOperation:
     completed_at: datetime | None = None
     object_count: int = 0
     file_size: int = 0
-    result: bytes | None = None  # the JSONL, served from /_sandbox/bulk/<id>.jsonl
+    result: bytes | None = None  # the JSONL, served from /shopify/_bulk/<id>.jsonl
     error_code: str | None = None
 
 
