@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints its figures; results are recorded in docs/benchmarks.md."""
