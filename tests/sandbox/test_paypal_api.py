@@ -27,7 +27,7 @@ from shipshape.sandbox.apis import paypal
 from shipshape.sandbox.server import Sandbox
 from shipshape.sandbox.world import Address, PayPalCapture, PayPalOrder, PayPalRefund, PayPalTracker, World
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"  # shared/ beside the checkout
 SPEC_HOST = "http://sandbox.test"  # specs are checked as if served there; the real port changes per test
 CLOCK = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 WINDOW = {"start_date": "2026-10-15T00:00:00Z", "end_date": "2026-11-01T23:59:59Z"}
