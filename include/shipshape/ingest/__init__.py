@@ -1,0 +1,1 @@
+"""Ingest: extract every source stream into `raw.<source>__<stream>`, incrementally and idempotently."""

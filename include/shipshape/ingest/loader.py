@@ -1,0 +1,152 @@
+"""Writes raw rows into Postgres: COPY page by page into a temporary table, then one merge into
+`raw.<source>__<stream>`, the quarantine and the stream's cursor, all in the task's single transaction.
+
+The raw table contract (also in the README):
+
+| column | meaning |
+|---|---|
+| `source_id` | the record's id in its system |
+| `source_updated_at` | the record's own update time (what incremental windows select on) |
+| `payload` | the record exactly as the API returned it (jsonb) |
+| `payload_hash` | md5 of the payload's canonical jsonb text |
+| `extracted_at` | when this version was first extracted |
+| `run_id` | the Airflow run that first extracted this version |
+
+Primary key `(source_id, payload_hash)`: a version of a record is stored once, however many runs or
+overlapping windows see it, and every distinct version is kept. `staging` picks the latest version per
+`source_id` (by `source_updated_at`, then `extracted_at`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from shipshape.ingest.records import RawRecord
+
+RAW_TABLE_DDL = """
+create table if not exists raw.{table} (
+    source_id text not null,
+    source_updated_at timestamptz,
+    payload jsonb not null,
+    payload_hash text not null,
+    extracted_at timestamptz not null,
+    run_id text not null,
+    primary key (source_id, payload_hash)
+);
+create index if not exists {updated_index} on raw.{table} (source_updated_at);
+"""
+
+OPS_DDL = """
+create unique index if not exists _quarantine_once
+    on raw._quarantine (source, stream, coalesce(record_id, ''), reason, md5(payload::text));
+create table if not exists ops.extraction_runs (
+    run_id text not null,
+    source text not null,
+    stream text not null,
+    window_start timestamptz,
+    window_end timestamptz not null,
+    fetched integer not null,
+    inserted integer not null,
+    quarantined integer not null,
+    api_reported_count integer,
+    requests integer not null,
+    retries integer not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    primary key (run_id, source, stream)
+);
+"""
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass
+class LoadCounts:
+    fetched: int = 0
+    inserted: int = 0
+    quarantined: int = 0
+
+
+class RawLoad:
+    """One stream's load inside one transaction; nothing is visible until `commit`."""
+
+    def __init__(self, conn: psycopg.Connection, source: str, stream: str, table: str, run_id: str) -> None:
+        self.conn = conn
+        self.source, self.stream, self.table, self.run_id = source, stream, table, run_id
+        self.counts = LoadCounts()
+        self.extracted_at = datetime.now(UTC)
+        with conn.cursor() as cur:
+            # DDL first, each statement idempotent; concurrent tasks of other streams create other tables.
+            cur.execute(sql.SQL(RAW_TABLE_DDL).format(
+                table=sql.Identifier(table), updated_index=sql.Identifier(f"{table}__updated")))
+            cur.execute("select pg_advisory_xact_lock(hashtext('shipshape.ops_ddl'))")
+            cur.execute(OPS_DDL)
+        conn.commit()  # release the DDL lock now; the load itself is the next transaction
+        with conn.cursor() as cur:
+            cur.execute("create temp table _load (source_id text, source_updated_at timestamptz, payload text)"
+                        " on commit drop")
+            cur.execute("create temp table _quarantined (record_id text, field text, reason text, payload text)"
+                        " on commit drop")
+
+    def write(self, rows: list[RawRecord]) -> None:
+        if not rows:
+            return
+        with self.conn.cursor() as cur, cur.copy("copy _load (source_id, source_updated_at, payload) from stdin") as copy:
+            for row in rows:
+                copy.write_row((row.source_id, row.source_updated_at, dumps(row.payload)))
+
+    def quarantine(self, record_id: str | None, field: str, reason: str, payload: Any) -> None:
+        self.counts.quarantined += 1
+        with self.conn.cursor() as cur:
+            cur.execute("insert into _quarantined values (%s, %s, %s, %s)",
+                        (record_id, field, reason, json.dumps(payload, ensure_ascii=False, default=str)))
+
+    def commit(self, state: dict[str, Any], *, window_start: datetime | None, window_end: datetime,
+               api_reported_count: int | None, requests: int, retries: int, started_at: datetime) -> LoadCounts:
+        with self.conn.cursor() as cur:
+            cur.execute(sql.SQL(
+                "insert into raw.{table} (source_id, source_updated_at, payload, payload_hash, extracted_at, run_id) "
+                "select source_id, source_updated_at, payload::jsonb, md5(payload::jsonb::text), %s, %s from _load "
+                "on conflict (source_id, payload_hash) do nothing"
+            ).format(table=sql.Identifier(self.table)), (self.extracted_at, self.run_id))
+            self.counts.inserted = cur.rowcount
+            cur.execute(
+                "insert into raw._quarantine (source, stream, record_id, field, reason, payload, run_id) "
+                "select %s, %s, record_id, field, reason, payload::jsonb, %s from _quarantined "
+                "on conflict do nothing",
+                (self.source, self.stream, self.run_id),
+            )
+            cur.execute(
+                "insert into ops.extraction_state (source, stream, cursor, last_run_id, updated_at) "
+                "values (%s, %s, %s, %s, now()) on conflict (source, stream) do update set "
+                "cursor = excluded.cursor, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at",
+                (self.source, self.stream, json.dumps(state, default=str), self.run_id),
+            )
+            cur.execute(
+                "insert into ops.extraction_runs values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
+                "on conflict (run_id, source, stream) do update set window_start = excluded.window_start, "
+                "window_end = excluded.window_end, fetched = excluded.fetched, inserted = excluded.inserted, "
+                "quarantined = excluded.quarantined, api_reported_count = excluded.api_reported_count, "
+                "requests = excluded.requests, retries = excluded.retries, started_at = excluded.started_at, "
+                "finished_at = excluded.finished_at",
+                (self.run_id, self.source, self.stream, window_start, window_end, self.counts.fetched,
+                 self.counts.inserted, self.counts.quarantined, api_reported_count, requests, retries, started_at),
+            )
+        self.conn.commit()
+        return self.counts
+
+
+def read_state(conn: psycopg.Connection, source: str, stream: str) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        cur.execute("select cursor from ops.extraction_state where source = %s and stream = %s", (source, stream))
+        row = cur.fetchone()
+    conn.rollback()  # leave no transaction open: the load starts its own
+    return row[0] if row else None
