@@ -7,9 +7,7 @@ rerun starts from the same cursor. Memory stays flat: each page is copied to Pos
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ import httpx
 import psycopg
 
 from shipshape.connections import Connection, get_connection
+from shipshape.ingest.catalog import all_streams  # noqa: F401  (re-exported for callers)
 from shipshape.ingest.loader import RawLoad, read_state
 from shipshape.ingest.records import RawRecord, RecordError
 from shipshape.ingest.stream import ExtractContext, Stream, Window
@@ -47,20 +46,6 @@ class StreamResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def all_streams() -> dict[str, Stream]:
-    """Every stream of every source folder under `shipshape.sources`, by "<source>.<stream>"."""
-    import shipshape.sources as sources
-
-    streams: dict[str, Stream] = {}
-    for module in pkgutil.iter_modules(sources.__path__):
-        if not module.ispkg:
-            continue
-        package = importlib.import_module(f"shipshape.sources.{module.name}")
-        for stream in getattr(package, "STREAMS", ()):
-            streams[stream.key] = stream
-    return streams
 
 
 def quarantine_limit(fetched: int, *, floor: int = 50, rate: float = 0.05) -> int:
