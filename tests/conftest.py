@@ -11,8 +11,12 @@ Databases: tests run against a real PostgreSQL, never a mock.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -22,6 +26,23 @@ from psycopg import sql
 from shipshape import warehouse
 
 TEST_DATABASE_ENV = "SHIPSHAPE_TEST_DATABASE_URL"
+REPO = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration when it is first imported, so it is set here, before any test imports
+# it: each test session (each xdist worker) gets its own Airflow home and SQLite metadata database, and
+# sees this repository's dags/.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="shipshape-airflow-")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """An initialised Airflow metadata database (for `dag.test()`); returns AIRFLOW_HOME."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   timeout=300, env=os.environ.copy())
+    return os.environ["AIRFLOW_HOME"]
 
 
 def _url_with_database(url: str, database: str) -> str:

@@ -5,6 +5,7 @@
     shipshape sandbox connections --port P        # AIRFLOW_CONN_* lines for a running sandbox
     shipshape sandbox advance --hours H [--port P]
     shipshape sandbox truth [--port P]             # summary of the running sandbox's ground truth
+    shipshape sandbox dump-raw --orders N --seed S  # a world straight into the raw tables
     shipshape demo
 """
 
@@ -150,42 +151,47 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Start the warehouse and the sandbox, and show what the sandbox serves and what is wrong in it."""
-    from shipshape import warehouse
+    """Warehouse and sandbox up, then the ingest DAG against the sandbox; print what landed."""
+    from shipshape import demo, warehouse
     from shipshape.sandbox.runner import running
-    from shipshape.sandbox.server import world_counts
     from shipshape.sandbox.truth import compute_truth
 
-    url = warehouse.up()
+    url = warehouse.resolve_url() or warehouse.up()
+    warehouse.bootstrap(url)
     print(f"warehouse: {warehouse.mask_url(url)}")
-    args.host, args.port = "127.0.0.1", args.port
+    args.host = "127.0.0.1"
     sandbox = build_sandbox(args)
     with running(sandbox, port=args.port or None) as base:
-        print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {sandbox.world.clock.isoformat()})")
-        print("\nAPIs served:")
-        for line in (
-            f"  Shopify   POST {base}/shopify/admin/api/<version>/graphql.json",
-            f"  Stripe    GET  {base}/stripe/v1/{{payment_intents,charges,refunds,disputes,events}}",
-            f"  PayPal    GET  {base}/paypal/v1/reporting/transactions, /v2/checkout/orders/<id>, /v1/shipping/trackers",
-            f"  ShipHero  POST {base}/shiphero/graphql (token from /shiphero/auth/token)",
-            f"  Tracking  GET  {base}/tracking/v2/trackers",
-            f"  Control   GET  {base}/_sandbox/{{credentials,truth,stats,health}}, POST /_sandbox/advance?hours=H",
-        ):
-            print(line)
-        print("\nrecords per API:")
-        for name, count in world_counts(sandbox.world).items():
-            print(f"  {name:<26}{count:>8}")
-        summary = summarise_truth(compute_truth(sandbox.world))
-        print(f"\nground truth as of {summary['as_of']}: {summary['orders_with_a_mismatch']} of {summary['orders']} "
-              f"orders disagree somewhere")
-        for code, count in summary["by_code"].items():
-            print(f"  {code:<28}{count:>6}")
-        print(f"  {'ORPHAN_PAYMENT':<28}{summary['orphan_payments']:>6}")
-        print(f"  {'INVENTORY_MISMATCH (SKUs)':<28}{summary['inventory_mismatches']:>6}")
-        print("\nAirflow connections for this sandbox (secrets masked): "
-              "`shipshape sandbox connections --port P` prints them in full for a running sandbox")
-        for name in connection_env(base, sandbox.credentials.as_json()):
-            print(f"  {name}")
+        world = sandbox.world
+        print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {world.clock.isoformat()})")
+        summary = summarise_truth(compute_truth(world))
+        print(f"the sandbox's ground truth: {summary['orders_with_a_mismatch']} of {summary['orders']} orders "
+              f"disagree somewhere; {summary['orphan_payments']} orphan payments; "
+              f"{summary['inventory_mismatches']} SKUs out of sync")
+        demo.configure_airflow(warehouse.project_root() / ".data" / "airflow", demo.dags_folder(),
+                               connection_env(base, sandbox.credentials.as_json()))
+        print(f"\nrunning shipshape_ingest for the hour ending {world.clock.isoformat()} (Airflow dag.test) …",
+              flush=True)
+        state = demo.run_dag("shipshape_ingest", world.clock)
+        print(f"shipshape_ingest: {state}")
+        demo.print_raw_counts(url)
+        requests = sandbox.stats.as_json()
+        print(f"\nsandbox served {requests['requests_total']} requests ({requests['throttled_total']} throttled)")
+    return 0 if state == "success" else 1
+
+
+def cmd_sandbox_dump_raw(args: argparse.Namespace) -> int:
+    from shipshape import demo, warehouse
+    from shipshape.sandbox.dump import dump_raw
+
+    url = warehouse.resolve_url() or warehouse.up()
+    warehouse.bootstrap(url)
+    sandbox = build_sandbox(args)
+    started = time.monotonic()
+    results = dump_raw(sandbox.world, url)
+    print(f"dumped {sum(r['fetched'] for r in results)} records into {warehouse.mask_url(url)} "
+          f"in {time.monotonic() - started:.1f} s")
+    demo.print_raw_counts(url)
     return 0
 
 
@@ -215,6 +221,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.set_defaults(func=cmd_sandbox_serve)
+    dump = sbs.add_parser("dump-raw", help="write a sandbox world straight into the raw tables")
+    _sandbox_world_args(dump)
+    dump.set_defaults(func=cmd_sandbox_dump_raw, host="127.0.0.1", port=0, faults="none", rate_limits="off")
     for name, func, help_ in (
         ("connections", cmd_sandbox_connections, "print AIRFLOW_CONN_* lines for a running sandbox"),
         ("advance", cmd_sandbox_advance, "move a running sandbox's clock forward"),
