@@ -15,6 +15,7 @@ Connection `paypal_default`: login = client id, password = client secret, host `
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -67,42 +68,61 @@ class PayPalClient(ApiClient):
         self.token_expires_at = 0.0
         self.tokens_obtained = 0
         self.pacer = RequestPacer(requests_per_second(conn.extra), clock=clock)
-        self._fetching_token = False
-        self._refreshes_in_row = 0
+        # Streams may send requests from a few threads: one token fetch at a time, one pacer, and
+        # per-thread flags (this thread is fetching the token; how many refreshes it did in a row).
+        self._token_lock = threading.Lock()
+        self._pace_lock = threading.Lock()
+        self._local = threading.local()
 
     # --- the hooks ApiClient calls
     def before_request(self) -> None:
-        if not self._fetching_token and (self.token is None or self.clock() >= self.token_expires_at):
-            self._fetch_token()
-        delay = self.pacer.delay()
+        if not self._in_token_request():
+            self._ensure_token()
+        with self._pace_lock:
+            delay = self.pacer.delay()
         if delay > 0:  # routine pacing: counted, not logged per request (it would flood the task log)
             self.waited += delay
             self.retry.sleep(delay)
 
     def on_unauthorized(self) -> bool:
-        if self._fetching_token:
+        if self._in_token_request():
             return False  # the client id or secret is wrong: retrying cannot help
-        if self._refreshes_in_row >= MAX_REFRESHES_IN_A_ROW:
+        refreshes = getattr(self._local, "refreshes", 0)
+        if refreshes >= MAX_REFRESHES_IN_A_ROW:
             return False
-        self._refreshes_in_row += 1
+        self._local.refreshes = refreshes + 1
         log.info("paypal: access token refused (expired or revoked); fetching a new one")
-        self.token = None  # before_request fetches a new one for the retry
+        with self._token_lock:
+            self.token_expires_at = 0.0  # before_request fetches a new one for the retry
         return True
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = super().request(method, path, **kwargs)
-        if not self._fetching_token:  # only an API call that went through proves the token good
-            self._refreshes_in_row = 0
+        if not self._in_token_request():  # only an API call that went through proves the token good
+            self._local.refreshes = 0
         return response
 
     # --- OAuth2 client credentials
+    def _in_token_request(self) -> bool:
+        return getattr(self._local, "fetching", False)
+
+    def _token_alive(self) -> bool:
+        return self.token is not None and self.clock() < self.token_expires_at
+
+    def _ensure_token(self) -> None:
+        if self._token_alive():
+            return
+        with self._token_lock:
+            if not self._token_alive():  # another thread may have fetched it while this one waited
+                self._fetch_token()
+
     def _fetch_token(self) -> None:
-        self._fetching_token = True
+        self._local.fetching = True
         try:
             response = self.request("POST", TOKEN_PATH, data={"grant_type": "client_credentials"},
                                     auth=self._credentials)
         finally:
-            self._fetching_token = False
+            self._local.fetching = False
         body = response.json()
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:

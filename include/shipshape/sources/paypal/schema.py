@@ -28,7 +28,6 @@ from shipshape.ingest.records import (
     RecordError,
     check_amount,
     check_currency,
-    dig,
     parse_timestamp,
     require_id,
 )
@@ -43,14 +42,27 @@ DEBIT_CODES = frozenset({REFUND})
 as_of: ContextVar[datetime | None] = ContextVar("paypal_trackers_as_of", default=None)
 
 
-def _money(record: dict[str, Any], path: str, *, sign: int = 0) -> None:
-    """A money object {currency_code, value}: a number, of the expected sign (+1, -1, 0 = either)."""
-    check_amount(record, f"{path}.value", allow_negative=sign <= 0)
-    if sign < 0:
-        value = dig(record, f"{path}.value")
-        if value is not None and Decimal(str(value)) > 0:
-            raise RecordError(f"{path}.value", f"positive amount {value!r} on a debit")
-    check_currency(record, f"{path}.currency_code")
+INITIATED = "transaction_info.transaction_initiation_date"
+UPDATED = "transaction_info.transaction_updated_date"
+
+
+def _money(money: Any, path: str, *, sign: int = 0) -> None:
+    """A money object {currency_code, value}: a number, of the expected sign (+1, -1, 0 = either), in an
+    ISO currency. Checked on the object itself (one lookup per field), errors named by the full path."""
+    if not isinstance(money, dict):
+        raise RecordError(path, "missing amount" if money is None else "not a money object")
+    value = money.get("value")
+    if value is None:
+        raise RecordError(f"{path}.value", "missing amount")
+    if money.get("currency_code") is None:
+        raise RecordError(f"{path}.currency_code", "missing currency")
+    try:
+        check_amount(money, "value", allow_negative=sign <= 0)
+        check_currency(money, "currency_code")
+    except RecordError as exc:
+        raise RecordError(f"{path}.{exc.field}", exc.reason) from None
+    if sign < 0 and Decimal(str(value)) > 0:
+        raise RecordError(f"{path}.value", f"positive amount {value!r} on a debit")
 
 
 def transaction_row(record: dict[str, Any]) -> RawRecord:
@@ -59,20 +71,21 @@ def transaction_row(record: dict[str, Any]) -> RawRecord:
     info = record.get("transaction_info")
     if not isinstance(info, dict):
         raise RecordError("transaction_info", "missing")
-    source_id = require_id(record, "transaction_info.transaction_id")
-    initiated = parse_timestamp(info.get("transaction_initiation_date"), "transaction_info.transaction_initiation_date")
-    updated = parse_timestamp(info.get("transaction_updated_date"), "transaction_info.transaction_updated_date",
-                              required=False)
+    source_id = info.get("transaction_id")
+    if not isinstance(source_id, str) or not source_id:
+        source_id = require_id(record, "transaction_info.transaction_id")  # raises, or takes a numeric id
+    initiated = parse_timestamp(info.get("transaction_initiation_date"), INITIATED)
+    updated = info.get("transaction_updated_date")
+    updated = initiated if updated is None else parse_timestamp(updated, UPDATED)
     code = info.get("transaction_event_code")
     if not isinstance(code, str) or not code:
         raise RecordError("transaction_info.transaction_event_code", "missing event code")
     sign = 1 if code in CREDIT_CODES else -1 if code in DEBIT_CODES else 0
-    if info.get("transaction_amount") is None:
-        raise RecordError("transaction_info.transaction_amount", "missing amount")
-    _money(record, "transaction_info.transaction_amount", sign=sign)
-    if info.get("fee_amount") is not None:
-        _money(record, "transaction_info.fee_amount")  # fees are debits on a capture, refunds of fees credits
-    return RawRecord(source_id, updated or initiated, record)
+    _money(info.get("transaction_amount"), "transaction_info.transaction_amount", sign=sign)
+    fee = info.get("fee_amount")
+    if fee is not None:
+        _money(fee, "transaction_info.fee_amount")  # fees are debits on a capture, refunds of fees credits
+    return RawRecord(source_id, updated, record)
 
 
 def tracker_row(record: dict[str, Any]) -> RawRecord:
