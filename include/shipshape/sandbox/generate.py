@@ -570,7 +570,8 @@ def build_world(orders: int = 1000, seed: int = 0, **settings) -> World:
     world.catalog = list(world.shopify_inventory_items)
     world.on_advance = _arrivals
     # The initial orders: exactly `orders` of them, spread over the history.
-    offsets = sorted(random.Random(f"{seed}:history").random() for _ in range(orders))
+    history = random.Random(f"{seed}:history")
+    offsets = sorted(history.random() for _ in range(orders))
     span = config.start - begin
     for offset in offsets:
         world.orders_queued += 1
