@@ -33,7 +33,7 @@
     later).
     Cost per hourly run: C_recent + C_older / 24 requests (+1 token), C = captures in those age bands:
     at 300 captures a day that is 2 100 + 288 ≈ 2 400 requests, 2 minutes at 20 requests a second
-    (`tracker_concurrency`, default 4, requests in flight so PayPal's latency does not set the pace).
+    (`tracker_concurrency`, default 4, requests in flight when PayPal's latency would set the pace).
     Set `tracker_recent_days` = `tracker_lookback_days` to ask every capture every run.
     Cursor: `{"polled_through": <window end>}`.
 """
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -66,6 +67,8 @@ TRACKER_RECENT_DAYS = 7
 TRACKER_CYCLE_HOURS = 24
 TRACKER_CONCURRENCY = 4  # requests in flight: PayPal answers in a few hundred ms, the pacer allows 20 a second
 TRACKER_CHUNK = 200
+TRACKER_PROBE = 16  # captures asked in turn first, to time the service
+THREADS_PAY_OFF_SECONDS = 0.02  # below this per answer, threads cost more (GIL, switching) than they save
 TRACKERS_PATH = "/v1/shipping/trackers"
 TRACKABLE_STATUSES = ("S", "V")  # completed captures, and those refunded since (their trackers stay)
 
@@ -237,20 +240,38 @@ class TrackersStream(PayPalStream):
                      len(captures), since.isoformat(), len(due), min(recent, len(due)), len(due) - min(recent, len(due)))
         workers = max(1, int(settings.get("tracker_concurrency", TRACKER_CONCURRENCY)))
         batch: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paypal-trackers") as pool:
-            # A few requests in flight hide PayPal's latency; the client's pacer still caps the rate.
-            # Chunks keep at most a few hundred answers in memory, and the order stays the captures'.
-            for start in range(0, len(due), TRACKER_CHUNK):
-                for trackers in pool.map(lambda cid: self._trackers(ctx.client, cid),
-                                         due[start:start + TRACKER_CHUNK]):
-                    batch.extend(trackers)
-                if len(batch) >= MAX_PAGE_SIZE:  # one COPY per batch, not one per capture
-                    yield batch
-                    batch = []
+        for trackers in self._ask(ctx, due, workers):
+            batch.extend(trackers)
+            if len(batch) >= MAX_PAGE_SIZE:  # one COPY per batch, not one per capture
+                yield batch
+                batch = []
         if batch:
             yield batch
         polled_through = end if previous_end is None else max(end, previous_end)
         ctx.new_state = {"polled_through": polled_through.isoformat(), "captures_asked": len(due)}
+
+    def _ask(self, ctx: ExtractContext, due: list[str], workers: int) -> Iterator[list[Any]]:
+        """The trackers of each capture, in the captures' order.
+
+        The first few are asked one at a time, timing PayPal's answers (waits excluded). When an answer
+        takes long enough for threads to pay off (the real service: a few hundred ms), the rest go
+        `workers` at a time, in chunks so only a few hundred answers are held; the client's pacer
+        still caps the rate. A service that answers in a millisecond or two is faster asked in turn.
+        """
+        client = ctx.client
+        probe, rest = due[:TRACKER_PROBE], due[TRACKER_PROBE:]
+        started, waited = time.monotonic(), client.waited
+        for capture_id in probe:
+            yield self._trackers(client, capture_id)
+        latency = (time.monotonic() - started - (client.waited - waited)) / max(1, len(probe))
+        if workers == 1 or latency < THREADS_PAY_OFF_SECONDS or not rest:
+            for capture_id in rest:
+                yield self._trackers(client, capture_id)
+            return
+        ctx.log.info("paypal.trackers: %.0f ms an answer; asking %d at a time", latency * 1000, workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paypal-trackers") as pool:
+            for start in range(0, len(rest), TRACKER_CHUNK):
+                yield from pool.map(lambda cid: self._trackers(client, cid), rest[start:start + TRACKER_CHUNK])
 
     def _captures(self, ctx: ExtractContext, since: datetime, end: datetime) -> list[tuple[str, datetime]]:
         """Captures (latest version S or V) initiated in [since, end), from the committed transactions."""
