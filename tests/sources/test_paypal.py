@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -339,6 +341,26 @@ def test_throttled_by_paypal_the_client_waits_what_retry_after_says_and_no_reque
         assert sandbox.stats.throttled["paypal"] == 0 and result.retries == 0
         # after the burst of 4, one request every 1/4 s: the pacer's waits add up to that
         assert sum(clock.slept) == pytest.approx((result.requests - 4) / 4, abs=0.3)
+
+
+class SlowTransport(httpx.HTTPTransport):
+    """A PayPal that takes 30 ms an answer, as a remote service does (the loopback sandbox takes ~1 ms)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        time.sleep(0.03)
+        return super().handle_request(request)
+
+
+def test_a_slow_paypal_is_asked_for_trackers_from_a_few_threads_with_the_same_result(db, clients, caplog):
+    caplog.set_level(logging.INFO)
+    world = build_world(120, seed=8)
+    with serve(world, faults="flaky") as (sandbox, conn):
+        run(TRANSACTIONS, db, conn, world.clock, settings={"history_days": 40})
+        cut = datetime.fromisoformat(cursor(db, "transactions")["complete_through"])
+        result = run(TRACKERS, db, conn, world.clock, transport=SlowTransport())
+        assert any("at a time" in r.getMessage() for r in caplog.records)
+        expected = trackable(world, cut, world.clock - timedelta(days=30))
+        assert {r[0] for r in table_rows(db, "paypal__trackers")} == expected and result.fetched == len(expected)
 
 
 def test_resultset_too_large_splits_the_range_and_loses_nothing(db, clients, monkeypatch, caplog):
