@@ -14,7 +14,9 @@
       of each refund or reversal, when that transaction was initiated before this run's window;
     - every transaction whose latest raw version is still pending (P) and was updated within
       `pending_recheck_days` (default 31).
-    Cursor: `{"complete_through": <cut>}`. Reported count: the sum of `total_items` over every search.
+    Cursor: `{"complete_through": <cut>}` (never moved back by a backfill of an older interval).
+    Reported count: the sum of `total_items` over every search.
+    Cost per hourly run: 1 token + ceil(rows / 500) pages (one range) + 1 per reread: a handful.
     Settings: `history_days`, `page_size` (500), `balance_affecting_records_only` ("Y", the API's
     default, which leaves out denied payments; "N" adds them but also non-balance-affecting rows
     that can share an id), `pending_recheck_days`.
