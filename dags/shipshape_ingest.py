@@ -36,9 +36,16 @@ def shipshape_ingest():
                              data_interval_end=data_interval_end, run_id=run_id,
                              lookback_minutes=float(params["lookback_minutes"]))
 
-    for key in all_streams():
+    streams = all_streams()
+    tasks = {}
+    for key in streams:
         table = key.replace(".", "__")
-        extract.override(task_id=f"extract_{table}", outlets=[Asset(name=f"raw.{table}", uri=raw_asset_uri(key))])(key)
+        tasks[key] = extract.override(
+            task_id=f"extract_{table}", outlets=[Asset(name=f"raw.{table}", uri=raw_asset_uri(key))]
+        )(key)
+    for key, stream in streams.items():
+        for upstream in stream.after:
+            tasks[upstream] >> tasks[key]
 
 
 shipshape_ingest()

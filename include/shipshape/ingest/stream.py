@@ -57,6 +57,9 @@ class Stream:
     source: str = ""  # shopify | stripe | paypal | shiphero | tracking
     name: str = ""  # orders, charges, …
     conn_id: str = ""  # the Airflow connection, e.g. "stripe_default"
+    # Streams whose committed rows this one reads (PayPal trackers are listed per loaded capture): the DAG
+    # runs those first.
+    after: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
