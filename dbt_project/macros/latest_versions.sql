@@ -1,0 +1,28 @@
+{#-
+    The current state of every record of one raw table, as of var('as_of').
+
+    Raw tables (README "Raw table contract") keep every distinct version of a record. This selects,
+    per source_id, the latest version by source_updated_at desc, then extracted_at desc (the contract's
+    order; payload_hash last, only so that the choice is deterministic), among the versions whose
+    source_updated_at is at or before as-of. A version without an update time cannot be placed in time:
+    it counts (a record is not lost for lacking a stamp) but loses to any dated version.
+
+    Columns: source_id, source_updated_at, extracted_at, run_id, payload.
+-#}
+{% macro latest_versions(source_name, table) -%}
+    select distinct on (raw_versions.source_id)
+        raw_versions.source_id,
+        raw_versions.source_updated_at,
+        raw_versions.extracted_at,
+        raw_versions.run_id,
+        raw_versions.payload
+    from {{ source(source_name, table) }} as raw_versions
+    where
+        raw_versions.source_updated_at is null
+        or raw_versions.source_updated_at <= {{ as_of() }}
+    order by
+        raw_versions.source_id asc,
+        raw_versions.source_updated_at desc nulls last,
+        raw_versions.extracted_at desc,
+        raw_versions.payload_hash desc
+{%- endmacro %}

@@ -1,0 +1,34 @@
+{#-
+    Id normalisation for linking the systems (SPEC.md "Linking the systems"), the same as
+    shipshape.sandbox.truth's norm_order_ref / norm_payment_ref / norm_tracking:
+
+      normalize_order_ref:   trim white space; drop a leading `gid://shopify/Order/` (any case); drop
+                             leading `#`s; trim; lower case; drop leading zeros, keeping one if nothing
+                             else is left ('000' -> '0'); empty -> null.
+                             '#1001', '1001', ' 001001 ', 'gid://shopify/Order/123' -> '1001', '1001',
+                             '1001', '123'.
+      normalize_payment_ref: trim white space; lower case; empty -> null.
+      normalize_tracking:    trim white space; upper case; empty -> null (truth never keeps an empty
+                             tracking number either).
+
+    "White space" is Postgres' [[:space:]], as Python's str.strip(). Each takes any SQL expression
+    (cast to text) and is null for null.
+-#}
+{% macro strip_space(expr) -%}
+    regexp_replace({{ expr }}, '^[[:space:]]+|[[:space:]]+$', '', 'g')
+{%- endmacro %}
+
+{% macro normalize_order_ref(expr) -%}
+    nullif(regexp_replace(lower({{ strip_space(
+        "regexp_replace(regexp_replace(" ~ strip_space("(" ~ expr ~ ")::text")
+        ~ ", '^gid://shopify/order/', '', 'i'), '^#+', '')"
+    ) }}), '^0+(?=.)', ''), '')
+{%- endmacro %}
+
+{% macro normalize_payment_ref(expr) -%}
+    nullif(lower({{ strip_space("(" ~ expr ~ ")::text") }}), '')
+{%- endmacro %}
+
+{% macro normalize_tracking(expr) -%}
+    nullif(upper({{ strip_space("(" ~ expr ~ ")::text") }}), '')
+{%- endmacro %}

@@ -1,0 +1,23 @@
+{#-
+    Timestamps as timestamptz.
+
+    iso_timestamp(expr): ISO 8601 text as the APIs send it ('2026-10-02T12:52:09Z', '...+00:00',
+    PayPal's '+0000'); Postgres reads all of these. '' -> null.
+
+    epoch_timestamp(expr): Stripe's epoch seconds (an integer, or its text) -> timestamptz.
+-#}
+{% macro iso_timestamp(expr) -%}
+    nullif({{ expr }}, '')::timestamptz
+{%- endmacro %}
+
+{% macro epoch_timestamp(expr) -%}
+    to_timestamp(({{ expr }})::numeric)
+{%- endmacro %}
+
+{#-
+    shopify_legacy_id(expr): the numeric id at the end of a Shopify global id
+    ('gid://shopify/LineItem/14100000000000' -> 14100000000000; anything else -> null).
+-#}
+{% macro shopify_legacy_id(expr) -%}
+    substring({{ expr }} from '^gid://shopify/[A-Za-z]+/([0-9]+)')::bigint
+{%- endmacro %}

@@ -1,0 +1,215 @@
+"""Run dbt on shipshape's project against the `shipshape_warehouse` connection.
+
+dbt's profile (``dbt_project/profiles.yml``) holds no credentials: it reads ``SHIPSHAPE_DBT_HOST``,
+``_PORT``, ``_USER``, ``_PASSWORD``, ``_DBNAME`` and ``_SSLMODE`` with ``env_var()``. This module
+derives them from the warehouse URL (the Airflow connection ``shipshape_warehouse``, i.e.
+``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE``, or the embedded warehouse when that is unset: see
+:mod:`shipshape.warehouse`) and runs dbt in a child process with them, so the password lives only in that
+process's environment and never on a command line or in a log.
+
+Each run gets ``--project-dir``/``--profiles-dir`` for the project, the var ``as_of`` when given (the
+reconcile DAG passes its data interval end; see dbt_project.yml), and, when asked, its own target and
+log directories (``DBT_TARGET_PATH``/``DBT_LOG_PATH``), so runs in parallel (pytest workers, backfills)
+do not overwrite each other's manifest. A child process rather than ``dbtRunner`` in-process: dbt's
+in-process runner reads the profile variables from ``os.environ`` and keeps global state between
+invocations, neither of which suits a long-lived Airflow worker or a parallel test session.
+
+    from shipshape import dbt
+    result = dbt.run(["build", "--select", "staging"], as_of="2026-11-01T12:00:00Z")
+    result.raise_for_status()
+
+``python -m shipshape.dbt build --select staging [--vars ...]`` does the same from a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from shipshape import warehouse
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "SHIPSHAPE_DBT_"
+PROFILE_NAME = "shipshape"
+
+
+def project_dir() -> Path:
+    """The dbt project: ``dbt_project/`` in the checkout (``$SHIPSHAPE_DBT_PROJECT_DIR`` overrides it)."""
+    override = os.environ.get("SHIPSHAPE_DBT_PROJECT_DIR")
+    return Path(override).resolve() if override else warehouse.project_root() / "dbt_project"
+
+
+def profile_env(url: str) -> dict[str, str]:
+    """The ``SHIPSHAPE_DBT_*`` variables profiles.yml reads, for a ``postgresql://`` warehouse URL.
+
+    Understands what :func:`shipshape.warehouse.build_url` produces: user, password, host (or a unix
+    socket directory in ``?host=``), port, database, and ``sslmode`` among the query parameters.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower().split("+", 1)[0] not in ("postgres", "postgresql"):
+        raise ValueError(f"not a postgres URL: {warehouse.mask_url(url)}")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    host = params.get("host") or (unquote(parts.hostname) if parts.hostname else None)
+    if host is None:
+        host = "127.0.0.1"
+    port = params.get("port") or (str(parts.port) if parts.port else "5432")
+    env = {
+        f"{ENV_PREFIX}HOST": host,
+        f"{ENV_PREFIX}PORT": str(port),
+        f"{ENV_PREFIX}USER": unquote(parts.username) if parts.username else "postgres",
+        f"{ENV_PREFIX}PASSWORD": unquote(parts.password) if parts.password else "",
+        f"{ENV_PREFIX}DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+    if params.get("sslmode"):
+        env[f"{ENV_PREFIX}SSLMODE"] = params["sslmode"]
+    return env
+
+
+def warehouse_url() -> str:
+    """The warehouse to run against: the `shipshape_warehouse` connection, bootstrapped (schemas
+    created), or the embedded warehouse, started if need be (:func:`shipshape.warehouse.up`)."""
+    return warehouse.up()
+
+
+@dataclass
+class DbtResult:
+    """What one dbt invocation did."""
+
+    args: list[str]
+    returncode: int
+    output: str  # dbt's console output (no secrets: the password is masked should dbt ever print it)
+    target_path: Path
+    results: list[dict[str, Any]] = field(default_factory=list)  # run_results.json "results"
+
+    @property
+    def success(self) -> bool:
+        return self.returncode == 0
+
+    def statuses(self) -> dict[str, str]:
+        """unique_id -> status (success, pass, warn, error, fail, skipped) of every node run."""
+        return {r["unique_id"]: r["status"] for r in self.results}
+
+    def not_passed(self) -> dict[str, str]:
+        """Nodes whose status is neither success nor pass (warnings included), with their message."""
+        return {
+            r["unique_id"]: f"{r['status']}: {r.get('message') or ''}".strip()
+            for r in self.results
+            if r["status"] not in ("success", "pass")
+        }
+
+    def raise_for_status(self) -> DbtResult:
+        if not self.success:
+            failed = "; ".join(f"{k} {v}" for k, v in self.not_passed().items()) or self.output[-2000:]
+            raise DbtError(f"dbt {' '.join(self.args)} failed (exit {self.returncode}): {failed}")
+        return self
+
+
+class DbtError(RuntimeError):
+    """dbt exited non-zero."""
+
+
+def _as_of_text(as_of: datetime | str) -> str:
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        return as_of.isoformat()
+    return str(as_of)
+
+
+def command(args: Sequence[str], *, vars: Mapping[str, Any] | None = None,
+            as_of: datetime | str | None = None) -> list[str]:
+    """The dbt command line (no secrets on it) for ``args``, with the project, profile and vars."""
+    merged = dict(vars or {})
+    if as_of is not None:
+        merged["as_of"] = _as_of_text(as_of)
+    cmd = [sys.executable, "-c", "import sys; from dbt.cli.main import cli; sys.exit(cli())", *args]
+    project = str(project_dir())
+    cmd += ["--project-dir", project, "--profiles-dir", project]
+    if merged:
+        cmd += ["--vars", json.dumps(merged, sort_keys=True, default=str)]
+    return cmd
+
+
+def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] | None = None,
+        as_of: datetime | str | None = None, target_path: str | os.PathLike[str] | None = None,
+        log_path: str | os.PathLike[str] | None = None, threads: int | None = None,
+        timeout: float | None = None, echo: bool = True) -> DbtResult:
+    """Run ``dbt <args>`` on the project against the warehouse ``url`` (default :func:`warehouse_url`).
+
+    ``as_of`` sets the var the models judge the data at (default: the one in dbt_project.yml);
+    ``vars`` sets others (tolerances). ``target_path``/``log_path`` default to the project's own
+    ``target/`` and ``logs/``; give each parallel run its own. dbt's output goes to this module's logger
+    line by line (``echo``) and into the result. Never raises for a failed dbt run: see
+    :meth:`DbtResult.raise_for_status`.
+    """
+    url = url or warehouse_url()
+    project = project_dir()
+    target = Path(target_path).resolve() if target_path else project / "target"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(profile_env(url))
+    env.update(
+        DBT_TARGET_PATH=str(target),
+        DBT_LOG_PATH=str(Path(log_path).resolve() if log_path else project / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",  # no internet is assumed; never phone home
+        DBT_USE_COLORS="false",
+    )
+    if threads is not None:
+        env[f"{ENV_PREFIX}THREADS"] = str(threads)
+    secret = env[f"{ENV_PREFIX}PASSWORD"]
+    cmd = command(args, vars=vars, as_of=as_of)
+    results_file = target / "run_results.json"
+    results_file.unlink(missing_ok=True)  # never read a previous run's results as this one's
+    log.info("dbt %s against %s", " ".join(cmd[3:]), warehouse.mask_url(url))
+    lines: list[str] = []
+    with subprocess.Popen(cmd, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, bufsize=1) as proc:
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                if secret:
+                    line = line.replace(secret, "***")
+                lines.append(line)
+                if echo:
+                    log.info("%s", line)
+            returncode = proc.wait(timeout=timeout)
+        except BaseException:
+            proc.kill()
+            raise
+    results: list[dict[str, Any]] = []
+    if results_file.exists():
+        results = json.loads(results_file.read_text()).get("results", [])
+    return DbtResult(list(args), returncode, "\n".join(lines), target, results)
+
+
+def build(select: str | Sequence[str] | None = None, **kwargs: Any) -> DbtResult:
+    """``dbt build`` (seeds, models, tests) of ``select`` (all when None); see :func:`run`."""
+    args = ["build"]
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else select)]
+    return run(args, **kwargs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m shipshape.dbt <dbt arguments>``: dbt on shipshape's project and warehouse."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m shipshape.dbt <dbt command and arguments>, e.g. build --select staging",
+              file=sys.stderr)
+        return 2
+    return run(args).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
