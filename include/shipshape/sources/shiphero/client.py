@@ -24,7 +24,7 @@ import httpx
 from shipshape.connections import Connection
 from shipshape.ingest.http import ApiClient, ApiError, RetryPolicy
 from shipshape.secrets import register_secret
-from shipshape.sources.shiphero.ratelimit import THROTTLE_CODE, CreditBudget, throttle_wait
+from shipshape.sources.shiphero.ratelimit import QUOTA_COST, THROTTLE_CODE, CreditBudget, throttle_wait
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,14 @@ class ShipHeroClient(ApiClient):
             if len(errors) > 3:
                 messages += f" (and {len(errors) - 3} more errors)"
             raise ApiError(f"shiphero: {field} failed: {messages}", status=response.status_code, body=errors)
-        wrapper = (body.get("data") or {}).get(field)
+        data = body.get("data") or {}
+        wrapper = data.get(field)
         if not isinstance(wrapper, dict):
             raise ApiError(f"shiphero: {field} answered no result", status=response.status_code)
         charged = wrapper.get("complexity")
-        self.credits.charge(charged if isinstance(charged, int | float) else cost)
+        charged = charged + (QUOTA_COST if "user_quota" in data else 0) if isinstance(charged, int | float) else cost
+        remaining = (data.get("user_quota") or {}).get("credits_remaining")
+        self.credits.charge(charged, remaining=remaining if isinstance(remaining, int | float) else None)
         return wrapper
 
     def _probe(self) -> None:
@@ -196,4 +199,4 @@ class ShipHeroClient(ApiClient):
             log.info("shiphero: %s credits available (bucket %g, %g restored/s)", remaining,
                      self.credits.capacity, self.credits.restore_rate)
         else:
-            self.credits.charge(1)
+            self.credits.charge(QUOTA_COST)

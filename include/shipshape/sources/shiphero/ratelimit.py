@@ -8,10 +8,14 @@ credits than the account has is refused with error code 30, whose `time_remainin
 when it would fit. Separately, more than 7000 requests in 5 minutes answers HTTP 429 with Retry-After
 (handled by the shared retry loop).
 
-So the client keeps its own estimate of the account's credits: learned from `user_quota` or a code-30
-error, lowered by every operation's reported `complexity`, refilled by the restore rate as time passes.
-Before a request whose expected cost the estimate can't pay, it waits (required - remaining) / rate
-seconds instead of being refused.
+So the client keeps an estimate of the account's credits. Every query also selects the top-level
+`user_quota { credits_remaining }` (1 credit), so each answer carries the service's own count after
+charging it; that count is trusted over any local arithmetic (ShipHero charges for what it actually
+returned, which can be less than the page asked for, and a sandbox with rate limits off charges
+nothing). Without it (or before the first answer) the estimate is lowered by the operation's reported
+`complexity`, or corrected by a code-30 error's `remaining_credits`, and refilled by the restore rate
+as time passes. Before a request whose expected cost the estimate can't pay, the client waits
+(required - remaining) / rate seconds instead of being refused.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ MAX_CREDITS = 4004  # ShipHero's bucket, and the most one operation may cost
 RESTORE_RATE = 60.0  # credits restored per second
 DEFAULT_CONNECTION_SIZE = 100  # what ShipHero charges for a connection asked without `first`
 THROTTLE_CODE = 30  # "There are not enough credits to perform the requested operation"
+QUOTA_FIELD = "user_quota { credits_remaining }"  # selected beside every query: the count after charging
+QUOTA_COST = 1  # what that selection adds to the operation's complexity
 
 
 def connection_cost(first: int | None, node_cost: int = 0) -> int:
@@ -34,14 +40,15 @@ def connection_cost(first: int | None, node_cost: int = 0) -> int:
     return size * (1 + node_cost)
 
 
-def operation_cost(*connections: int) -> int:
-    """An operation's complexity: 1, plus the cost of every connection it selects."""
-    return 1 + sum(connections)
+def operation_cost(*connections: int, quota: bool = True) -> int:
+    """An operation's complexity: 1, plus the cost of every connection it selects (plus 1 for the
+    `user_quota` selection beside it)."""
+    return 1 + sum(connections) + (QUOTA_COST if quota else 0)
 
 
 def page_size_within(budget: float, node_cost: int, wanted: int) -> int:
     """The largest page of nodes costing `node_cost` each that one operation can pay from `budget`."""
-    fits = int((budget - 1) // (1 + node_cost))
+    fits = int((budget - 1 - QUOTA_COST) // (1 + node_cost))
     return max(1, min(wanted, fits))
 
 
@@ -94,14 +101,18 @@ class CreditBudget:
         shortfall = required - self.available()
         if shortfall <= 0:
             return 0.0
-        # Rounded up to the millisecond: an exact wait can land a float's hair short of the credits.
-        return math.ceil(shortfall / self.restore_rate * 1000) / 1000
+        # A millisecond more than exact (0.06 credits): an exact wait can land a float's hair short.
+        return math.ceil((shortfall / self.restore_rate + 0.001) * 1000) / 1000
 
-    def charge(self, cost: float) -> None:
-        """An operation was executed and charged `cost` credits."""
+    def charge(self, cost: float, *, remaining: float | None = None) -> None:
+        """An operation was executed and charged `cost` credits; `remaining` is the service's count after
+        it, when the answer carried one (trusted over our arithmetic)."""
+        self.spent += cost
+        if remaining is not None:
+            self.observe(remaining)
+            return
         now_available = self.available()
         self._remaining, self._stamp = now_available - cost, self.clock()
-        self.spent += cost
 
     def observe(self, remaining: float, *, capacity: float | None = None, restore_rate: float | None = None) -> None:
         """The service reported the account's credits (and possibly its bucket): trust it over our estimate."""

@@ -37,7 +37,12 @@ from shipshape.ingest.stream import ExtractContext, Stream
 from shipshape.sources.shiphero import schema
 from shipshape.sources.shiphero.client import ShipHeroClient
 from shipshape.sources.shiphero.pagination import complete, iso_bound, walk
-from shipshape.sources.shiphero.ratelimit import connection_cost, operation_cost, page_size_within
+from shipshape.sources.shiphero.ratelimit import (
+    QUOTA_FIELD,
+    connection_cost,
+    operation_cost,
+    page_size_within,
+)
 
 PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
@@ -60,6 +65,7 @@ ORDERS_QUERY = f"""query ShipHeroOrders($from: ISODateTime, $to: ISODateTime, $f
     request_id complexity
     data(first: $first, after: $after, sort: "updated_at") {{ {PAGE_INFO} edges {{ node {{ {ORDER_FIELDS} }} }} }}
   }}
+  {QUOTA_FIELD}
 }}"""
 
 ORDER_LINES_QUERY = f"""query ShipHeroOrderLines($id: String!, $first: Int!, $after: String) {{
@@ -67,6 +73,7 @@ ORDER_LINES_QUERY = f"""query ShipHeroOrderLines($id: String!, $first: Int!, $af
     request_id complexity
     data {{ line_items(first: $first, after: $after) {{ {PAGE_INFO} edges {{ node {{ {ORDER_LINE_FIELDS} }} }} }} }}
   }}
+  {QUOTA_FIELD}
 }}"""
 
 # No `legacy_id` here: the sandbox's shipment line item legacy ids overflow GraphQL's 32-bit Int (and
@@ -89,6 +96,7 @@ SHIPMENTS_QUERY = f"""query ShipHeroShipments($from: ISODateTime, $to: ISODateTi
     request_id complexity
     data(first: $first, after: $after, sort: "created_date") {{ {PAGE_INFO} edges {{ node {{ {SHIPMENT_FIELDS} }} }} }}
   }}
+  {QUOTA_FIELD}
 }}"""
 
 SHIPMENT_LINES_QUERY = f"""query ShipHeroShipmentLines($id: String!, $first: Int!, $after: String) {{
@@ -96,6 +104,7 @@ SHIPMENT_LINES_QUERY = f"""query ShipHeroShipmentLines($id: String!, $first: Int
     request_id complexity
     data {{ line_items(first: $first, after: $after) {{ {PAGE_INFO} edges {{ node {{ {SHIPMENT_LINE_FIELDS} }} }} }} }}
   }}
+  {QUOTA_FIELD}
 }}"""
 
 INVENTORY_FIELDS = """id legacy_id account_id sku warehouse_id warehouse_identifier on_hand allocated
@@ -108,6 +117,7 @@ INVENTORY_QUERY = f"""query ShipHeroInventory($from: ISODateTime, $to: ISODateTi
     request_id complexity
     data(first: $first, after: $after, sort: "updated_at") {{ {PAGE_INFO} edges {{ node {{ {INVENTORY_FIELDS} }} }} }}
   }}
+  {QUOTA_FIELD}
 }}"""
 
 
