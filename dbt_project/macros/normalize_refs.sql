@@ -11,11 +11,14 @@
       normalize_tracking:    trim white space; upper case; empty -> null (truth never keeps an empty
                              tracking number either).
 
-    "White space" is Postgres' [[:space:]], as Python's str.strip(). Each takes any SQL expression
-    (cast to text) and is null for null.
+    "White space" is exactly what Python's str.strip() strips (ASCII white space, \x1c-\x1f, NEL, NBSP
+    and the Unicode spaces), spelled out rather than [[:space:]], whose meaning depends on the database
+    locale. Lower/upper casing is Postgres' (the same as Python's for anything but exotic letters such
+    as 'İ'). Each takes any SQL expression (cast to text) and is null for null.
 -#}
 {% macro strip_space(expr) -%}
-    regexp_replace({{ expr }}, '^[[:space:]]+|[[:space:]]+$', '', 'g')
+    {%- set ws = '[\\t\\n\\v\\f\\r \\u001c-\\u001f\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]' -%}
+    regexp_replace({{ expr }}, '^{{ ws }}+|{{ ws }}+$', '', 'g')
 {%- endmacro %}
 
 {% macro normalize_order_ref(expr) -%}

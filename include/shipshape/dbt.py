@@ -202,7 +202,7 @@ def build(select: str | Sequence[str] | None = None, **kwargs: Any) -> DbtResult
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m shipshape.dbt <dbt arguments>``: dbt on shipshape's project and warehouse."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print("usage: python -m shipshape.dbt <dbt command and arguments>, e.g. build --select staging",
