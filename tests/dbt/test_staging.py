@@ -13,8 +13,13 @@ staged rows are compared with the transactions PayPal would list at the world cl
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -342,8 +347,25 @@ def test_profile_env_from_urls():
         dbt.profile_env("mysql://u@h/db")
 
 
-def test_command_carries_vars_but_no_secret(monkeypatch):
+def test_command_carries_project_and_vars():
+    """The command line names the project and the vars; credentials only ever travel in the environment."""
     cmd = dbt.command(["build"], vars={"amount_tolerance": 0.02}, as_of="2026-11-01T12:00:00Z")
     assert cmd[-2] == "--vars"
     assert json.loads(cmd[-1]) == {"amount_tolerance": 0.02, "as_of": "2026-11-01T12:00:00Z"}
     assert "--project-dir" in cmd and "--profiles-dir" in cmd
+
+
+def test_staging_sql_lints_clean(warehouse_url):
+    """sqlfluff (dbt templater, dbt_project/.sqlfluff) finds nothing in the staging models."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dbt.ENV_PREFIX)}
+    env.update(dbt.profile_env(warehouse_url), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    project = dbt.project_dir()
+    with tempfile.TemporaryDirectory() as target:
+        env.update(DBT_TARGET_PATH=target, DBT_LOG_PATH=target)
+        done = subprocess.run([str(Path(sys.executable).with_name("sqlfluff")), "lint", "models/staging",
+                               "--format", "json", "--nofail"], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=300)
+    report = json.loads(done.stdout[done.stdout.index("["):])
+    problems = [f"{f['filepath']}:{v['start_line_no']} {v['code']} {v['description']}"
+                for f in report for v in f["violations"]]
+    assert report and not problems, "\n".join(problems) or done.stderr[-2000:]
