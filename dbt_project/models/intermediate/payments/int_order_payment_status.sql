@@ -1,0 +1,163 @@
+-- One row per Shopify order: its linked gateway payments summed, and SPEC.md's payment status
+-- (truth.py `payment_status`), with the moments a stage timestamp or a rule needs.
+
+with
+
+orders as (
+    select * from {{ ref('stg_shopify__orders') }}
+),
+
+transactions as (
+    select * from {{ ref('stg_shopify__transactions') }}
+),
+
+payments as (
+    select * from {{ ref('int_payments') }}
+),
+
+links as (
+    select * from {{ ref('int_payment_links') }}
+    where shopify_order_id is not null
+),
+
+refunds as (
+    select * from {{ ref('int_payment_refunds') }}
+),
+
+linked_payments as (
+    select
+        links.shopify_order_id,
+        upper(orders.currency) as order_currency,
+        payments.*
+    from links
+    inner join payments
+        on
+            links.gateway = payments.gateway
+            and links.payment_id = payments.payment_id
+    inner join orders
+        on links.shopify_order_id = orders.shopify_order_id
+),
+
+payment_totals as (
+    select
+        shopify_order_id,
+        count(*) as payment_count,
+        jsonb_agg(payment_id order by created_at, payment_id) filter (where gateway = 'stripe')
+            as stripe_payment_intent_ids,
+        jsonb_agg(payment_id order by created_at, payment_id) filter (where gateway = 'paypal')
+            as paypal_capture_ids,
+        sum(captured_amount) as captured_amount,
+        sum(refunded_amount) as refunded_amount,
+        sum(authorized_amount) as authorized_amount,
+        sum(capture_count) as capture_count,
+        bool_or(is_failed) as has_failed_payment,
+        bool_or(is_voided) as has_voided_payment,
+        jsonb_agg(distinct currency) as payment_currencies,
+        bool_or(currency is distinct from order_currency) as currency_differs,
+        min(first_captured_at) as first_gateway_capture_at
+    from linked_payments
+    group by shopify_order_id
+),
+
+-- every refund of the order's payments in time order, with the running total refunded
+refund_steps as (
+    select
+        linked_payments.shopify_order_id,
+        refunds.refunded_at,
+        sum(refunds.amount) over (
+            partition by linked_payments.shopify_order_id
+            order by refunds.refunded_at, refunds.amount, refunds.refund_id
+            rows between unbounded preceding and current row
+        ) as refunded_so_far
+    from refunds
+    inner join linked_payments
+        on
+            refunds.gateway = linked_payments.gateway
+            and refunds.payment_id = linked_payments.payment_id
+),
+
+-- the first moment the refunds came within tolerance of everything captured
+refunds_reached as (
+    select
+        refund_steps.shopify_order_id,
+        min(refund_steps.refunded_at) as refunds_reached_captured_at
+    from refund_steps
+    inner join payment_totals
+        on refund_steps.shopify_order_id = payment_totals.shopify_order_id
+    where
+        payment_totals.captured_amount > 0
+        and payment_totals.captured_amount - refund_steps.refunded_so_far <= {{ var('amount_tolerance') }}
+    group by refund_steps.shopify_order_id
+),
+
+shopify_captures as (
+    select
+        shopify_order_id,
+        min(created_at) as first_captured_at
+    from transactions
+    where
+        status = 'SUCCESS'
+        and kind in ('SALE', 'CAPTURE')
+    group by shopify_order_id
+),
+
+summed as (
+    select
+        orders.shopify_order_id,
+        coalesce(payment_totals.payment_count, 0) as payment_count,
+        coalesce(payment_totals.stripe_payment_intent_ids, '[]') as stripe_payment_intent_ids,
+        coalesce(payment_totals.paypal_capture_ids, '[]') as paypal_capture_ids,
+        coalesce(payment_totals.captured_amount, 0) as captured_amount,
+        coalesce(payment_totals.refunded_amount, 0) as refunded_amount,
+        coalesce(payment_totals.authorized_amount, 0) as authorized_amount,
+        coalesce(payment_totals.capture_count, 0) as capture_count,
+        coalesce(payment_totals.has_failed_payment, false) as has_failed_payment,
+        coalesce(payment_totals.has_voided_payment, false) as has_voided_payment,
+        coalesce(payment_totals.payment_currencies, '[]') as payment_currencies,
+        coalesce(payment_totals.currency_differs, false) as currency_differs,
+        payment_totals.first_gateway_capture_at,
+        shopify_captures.first_captured_at as first_shopify_capture_at,
+        refunds_reached.refunds_reached_captured_at
+    from orders
+    left join payment_totals
+        on orders.shopify_order_id = payment_totals.shopify_order_id
+    left join refunds_reached
+        on orders.shopify_order_id = refunds_reached.shopify_order_id
+    left join shopify_captures
+        on orders.shopify_order_id = shopify_captures.shopify_order_id
+),
+
+final as (
+    select
+        shopify_order_id,
+        payment_count,
+        stripe_payment_intent_ids,
+        paypal_capture_ids,
+        captured_amount,
+        refunded_amount,
+        captured_amount - refunded_amount as net_amount,
+        authorized_amount,
+        capture_count,
+        has_failed_payment,
+        has_voided_payment,
+        payment_currencies,
+        currency_differs,
+        case
+            when captured_amount > 0 and refunded_amount = 0 then 'paid'
+            when captured_amount > 0 and captured_amount - refunded_amount <= {{ var('amount_tolerance') }}
+                then 'refunded'
+            when captured_amount > 0 then 'partially_refunded'
+            when authorized_amount > 0 then 'authorized'
+            when has_failed_payment then 'failed'
+            when has_voided_payment then 'voided'
+            else 'unpaid'
+        end as payment_status,
+        -- Shopify records the capture moment (a Stripe charge carries only its authorization time)
+        case
+            when captured_amount > 0 then coalesce(first_shopify_capture_at, first_gateway_capture_at)
+        end as paid_at,
+        refunds_reached_captured_at
+    from summed
+)
+
+select * from final
