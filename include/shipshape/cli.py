@@ -161,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"warehouse: {warehouse.mask_url(url)}")
     args.host = "127.0.0.1"
     sandbox = build_sandbox(args)
-    with running(sandbox, port=args.port or None) as base:
+    with running(sandbox, port=args.port) as base:
         world = sandbox.world
         print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {world.clock.isoformat()})")
         summary = summarise_truth(compute_truth(world))
@@ -240,8 +240,12 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the sandboxed pipeline end to end")
     _sandbox_world_args(demo)
-    demo.add_argument("--port", type=int, default=0, help="sandbox port (default: a free one)")
-    demo.set_defaults(func=cmd_demo)
+    # A fixed port by default: PayPal's payloads carry absolute links, so a rerun on another port would store
+    # new versions of unchanged records.
+    demo.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"sandbox port (default {DEFAULT_PORT})")
+    # Real limits make a first load wait on ShipHero's credits (about 7 min for 2000 orders): the demo
+    # shows the pipeline, the tests and benchmarks show the throttling. `--rate-limits real` to see it.
+    demo.set_defaults(func=cmd_demo, rate_limits="off")
     return top
 
 
