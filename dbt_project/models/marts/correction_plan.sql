@@ -1,0 +1,549 @@
+-- The correction plan (SPEC.md "Corrections (reverse ETL)"): one row per action that would make the
+-- system that is wrong agree with the system that is right, as of var('as_of'). Only correctable codes
+-- appear (alert-only codes have no action). Codes that share a fix share one row: Shopify's
+-- fulfillment with tracking answers both TRACKING_MISSING_IN_SHOPIFY and DELIVERED_NOT_FULFILLED.
+-- The idempotency key is a SHA-256 of target system, action and payload (jsonb's canonical text), so
+-- two builds that plan the same change give the same key, and the push task never sends a key twice.
+-- Payloads hold only facts of the systems (never as_of), so the key does not move between runs.
+
+with
+
+orders as (
+    select * from {{ ref('fct_order_reconciliation') }}
+),
+
+shopify_orders as (
+    select * from {{ ref('stg_shopify__orders') }}
+),
+
+shopify_lines as (
+    select * from {{ ref('stg_shopify__order_lines') }}
+),
+
+shiphero_orders as (
+    select * from {{ ref('stg_shiphero__orders') }}
+),
+
+labels as (
+    select * from {{ ref('stg_shiphero__shipping_labels') }}
+),
+
+carrier_map as (
+    select * from {{ ref('carrier_map') }}
+),
+
+payment_links as (
+    select * from {{ ref('int_payment_links') }}
+),
+
+payments as (
+    select * from {{ ref('int_payments') }}
+),
+
+stripe_charges as (
+    select * from {{ ref('stg_stripe__charges') }}
+),
+
+inventory as (
+    select * from {{ ref('fct_inventory_reconciliation') }}
+),
+
+shopify_levels as (
+    select * from {{ ref('stg_shopify__inventory_levels') }}
+),
+
+-- the carrier of each shipment tracking number (its most recent label), in every system's vocabulary
+tracking_carriers as (
+    select distinct on (labels.tracking_number)
+        labels.tracking_number,
+        labels.carrier as shiphero_carrier,
+        coalesce(carrier_map.paypal_carrier, 'OTHER') as paypal_carrier,
+        coalesce(carrier_map.stripe_carrier, labels.carrier) as stripe_carrier,
+        coalesce(carrier_map.shopify_company, labels.carrier) as shopify_company
+    from labels
+    left join carrier_map
+        on lower(labels.carrier) = lower(carrier_map.shiphero_carrier)
+    where labels.tracking_number is not null
+    order by labels.tracking_number asc, labels.created_at desc nulls last, labels.label_id desc
+),
+
+-- Shopify's shipping address, in ShipHero's address shape
+shopify_addresses as (
+    select
+        shopify_order_id,
+        jsonb_build_object(
+            'name', ship_name,
+            'first_name', ship_first_name,
+            'last_name', ship_last_name,
+            'company', ship_company,
+            'address1', ship_address1,
+            'address2', ship_address2,
+            'city', ship_city,
+            'state', ship_province,
+            'state_code', ship_province_code,
+            'zip', ship_zip,
+            'country', ship_country,
+            'country_code', ship_country_code,
+            'phone', ship_phone
+        ) as shipping_address
+    from shopify_orders
+),
+
+-- Shopify's current line items (after edits; removed lines left out), in ShipHero's line-item shape
+shopify_line_items as (
+    select
+        shopify_order_id,
+        jsonb_agg(
+            jsonb_build_object(
+                'sku', sku,
+                'partner_line_item_id', line_item_id::text,
+                'product_name', line_item_name,
+                'quantity', current_quantity,
+                'price', unit_price::text
+            )
+            order by position, line_item_id
+        ) as line_items
+    from shopify_lines
+    where coalesce(current_quantity, 0) > 0
+    group by shopify_order_id
+),
+
+-- ------------------------------------------------------------------------------------ ShipHero actions
+missing_in_3pl as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shopify_order_id::text as target_object_id,
+        'order_create' as action,  -- noqa: RF04
+        'order_create' as api_operation,
+        jsonb_build_object(
+            'partner_order_id', orders.shopify_order_id::text,
+            'order_number', orders.order_name,
+            'order_date', shopify_orders.created_at,
+            'email', shopify_orders.email,
+            'currency', orders.currency,
+            'total_price', orders.current_total_amount::text,
+            'shipping_address', shopify_addresses.shipping_address,
+            'shipping_lines', jsonb_build_object(
+                'title', shopify_orders.shipping_title,
+                'method', orders.expected_shipping_method,
+                'price', shopify_orders.shipping_amount::text
+            ),
+            'line_items', coalesce(shopify_line_items.line_items, '[]'::jsonb)
+        ) as payload,
+        array['MISSING_IN_3PL'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join shopify_orders
+        on orders.shopify_order_id = shopify_orders.shopify_order_id
+    left join shopify_addresses
+        on orders.shopify_order_id = shopify_addresses.shopify_order_id
+    left join shopify_line_items
+        on orders.shopify_order_id = shopify_line_items.shopify_order_id
+    where orders.missing_in_3pl
+),
+
+address_mismatch as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shiphero_order_id as target_object_id,
+        'order_update_shipping_address' as action,  -- noqa: RF04
+        'order_update' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shiphero_order_id,
+            'partner_order_id', orders.shopify_order_id::text,
+            'shipping_address', shopify_addresses.shipping_address
+        ) as payload,
+        array['ADDRESS_MISMATCH'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join shopify_addresses
+        on orders.shopify_order_id = shopify_addresses.shopify_order_id
+    where orders.address_mismatch
+),
+
+line_items_mismatch as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shiphero_order_id as target_object_id,
+        'order_update_line_items' as action,  -- noqa: RF04
+        'order_add_line_items/order_update_line_items/order_remove_line_items' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shiphero_order_id,
+            'partner_order_id', orders.shopify_order_id::text,
+            'shopify_items', orders.shopify_items,
+            'shiphero_items', orders.shiphero_items,
+            -- per SKU whose quantities differ: add (ShipHero lacks it), update, or remove (Shopify lacks it)
+            'changes', (
+                select
+                    coalesce(jsonb_agg(
+                        jsonb_build_object(
+                            'sku', skus.sku,
+                            'change', case
+                                when not orders.shiphero_items ? skus.sku then 'add'
+                                when not orders.shopify_items ? skus.sku then 'remove'
+                                else 'update'
+                            end,
+                            'quantity', coalesce((orders.shopify_items ->> skus.sku)::numeric, 0),
+                            'shiphero_quantity', coalesce((orders.shiphero_items ->> skus.sku)::numeric, 0)
+                        )
+                        order by skus.sku
+                    ), '[]'::jsonb)
+                from (
+                    select jsonb_object_keys(orders.shopify_items) as sku
+                    union
+                    select jsonb_object_keys(orders.shiphero_items) as sku
+                ) as skus
+                where (orders.shopify_items -> skus.sku) is distinct from (orders.shiphero_items -> skus.sku)
+            )
+        ) as payload,
+        array['LINE_ITEMS_MISMATCH'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    where orders.line_items_mismatch
+),
+
+shipping_method_mismatch as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shiphero_order_id as target_object_id,
+        'order_update_shipping_lines' as action,  -- noqa: RF04
+        'order_update' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shiphero_order_id,
+            'partner_order_id', orders.shopify_order_id::text,
+            'shipping_lines', jsonb_build_object(
+                'title', shopify_orders.shipping_title,
+                'method', orders.expected_shipping_method,
+                'carrier', shiphero_orders.shipping_carrier,
+                'price', shopify_orders.shipping_amount::text
+            )
+        ) as payload,
+        array['SHIPPING_METHOD_MISMATCH'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join shopify_orders
+        on orders.shopify_order_id = shopify_orders.shopify_order_id
+    left join shiphero_orders
+        on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
+    where orders.shipping_method_mismatch
+),
+
+cancelled_not_in_3pl as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shiphero_order_id as target_object_id,
+        'order_cancel' as action,  -- noqa: RF04
+        'order_cancel' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shiphero_order_id,
+            'partner_order_id', orders.shopify_order_id::text,
+            'reason', coalesce(shopify_orders.cancel_reason, 'cancelled in Shopify')
+        ) as payload,
+        array['CANCELLED_NOT_IN_3PL'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join shopify_orders
+        on orders.shopify_order_id = shopify_orders.shopify_order_id
+    where orders.cancelled_not_in_3pl
+),
+
+unpaid_not_held as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        orders.shiphero_order_id as target_object_id,
+        'order_update_holds' as action,  -- noqa: RF04
+        'order_update_holds' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shiphero_order_id,
+            'partner_order_id', orders.shopify_order_id::text,
+            'payment_hold', true
+        ) as payload,
+        array['UNPAID_NOT_HELD'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    where orders.unpaid_not_held
+),
+
+-- -------------------------------------------------------------------------------------- PayPal actions
+-- a tracker per missing number, on the order's first live PayPal capture (one tracker on any of the
+-- order's PayPal transactions is what the rule asks for)
+live_paypal_captures as (
+    select distinct on (payment_links.shopify_order_id)
+        payment_links.shopify_order_id,
+        payments.payment_id as capture_id
+    from payment_links
+    inner join payments
+        on
+            payment_links.gateway = payments.gateway
+            and payment_links.payment_id = payments.payment_id
+    where
+        payments.gateway = 'paypal'
+        and payment_links.shopify_order_id is not null
+        and payments.captured_amount > 0
+        and payments.captured_amount - payments.refunded_amount > {{ var('amount_tolerance') }}
+    order by payment_links.shopify_order_id asc, payments.created_at asc, payments.payment_id asc
+),
+
+tracking_missing_in_paypal as (
+    select
+        'paypal' as target_system,
+        'tracker' as target_object,
+        live_paypal_captures.capture_id || '-' || numbers.tracking_number as target_object_id,
+        'tracker_add' as action,  -- noqa: RF04
+        'trackers_batch' as api_operation,
+        jsonb_build_object(
+            'capture_id', live_paypal_captures.capture_id,
+            'transaction_id', live_paypal_captures.capture_id,
+            'tracking_number', numbers.tracking_number,
+            'carrier', coalesce(tracking_carriers.paypal_carrier, 'OTHER'),
+            'carrier_name_other', case
+                when coalesce(tracking_carriers.paypal_carrier, 'OTHER') = 'OTHER'
+                    then tracking_carriers.shiphero_carrier
+            end,
+            'status', 'SHIPPED',
+            'notify_payer', false
+        ) as payload,
+        array['TRACKING_MISSING_IN_PAYPAL'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join live_paypal_captures
+        on orders.shopify_order_id = live_paypal_captures.shopify_order_id
+    cross join lateral unnest(orders.tracking_numbers_missing_in_paypal) as numbers (tracking_number)
+    left join tracking_carriers
+        on numbers.tracking_number = tracking_carriers.tracking_number
+    where orders.tracking_missing_in_paypal
+),
+
+-- -------------------------------------------------------------------------------------- Stripe actions
+-- per live linked PaymentIntent that lacks a number: its latest captured charge gets the full list
+-- (what the intent's charges already carry plus every shipment number of the order)
+live_stripe_intents as (
+    select
+        payment_links.shopify_order_id,
+        payments.payment_id as payment_intent_id,
+        coalesce(payments.tracking_numbers, '[]'::jsonb) as tracking_numbers
+    from payment_links
+    inner join payments
+        on
+            payment_links.gateway = payments.gateway
+            and payment_links.payment_id = payments.payment_id
+    where
+        payments.gateway = 'stripe'
+        and payment_links.shopify_order_id is not null
+        and payments.captured_amount > 0
+        and payments.captured_amount - payments.refunded_amount > {{ var('amount_tolerance') }}
+),
+
+latest_captured_charges as (
+    select distinct on (payment_intent_id)
+        payment_intent_id,
+        charge_id
+    from stripe_charges
+    where captured and status = 'succeeded'
+    order by payment_intent_id asc, created_at desc, charge_id desc
+),
+
+tracking_missing_in_stripe as (
+    select
+        'stripe' as target_system,
+        'charge' as target_object,
+        latest_captured_charges.charge_id as target_object_id,
+        'charge_update_shipping' as action,  -- noqa: RF04
+        'charges_update' as api_operation,
+        jsonb_build_object(
+            'charge_id', latest_captured_charges.charge_id,
+            'payment_intent_id', live_stripe_intents.payment_intent_id,
+            'carrier', (
+                select tracking_carriers.stripe_carrier
+                from unnest(orders.tracking_numbers) with ordinality as numbers (tracking_number, position)
+                inner join tracking_carriers
+                    on numbers.tracking_number = tracking_carriers.tracking_number
+                order by numbers.position desc
+                limit 1
+            ),
+            'tracking_numbers', (
+                select to_jsonb(array_agg(distinct all_numbers.tracking_number order by all_numbers.tracking_number))
+                from (
+                    select existing.tracking_number
+                    from
+                        jsonb_array_elements_text(live_stripe_intents.tracking_numbers)
+                            as existing (tracking_number)  -- noqa: RF04
+                    union
+                    select shipped.tracking_number
+                    from unnest(orders.tracking_numbers) as shipped (tracking_number)
+                ) as all_numbers
+            )
+        ) as payload,
+        array['TRACKING_MISSING_IN_STRIPE'] as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    inner join live_stripe_intents
+        on orders.shopify_order_id = live_stripe_intents.shopify_order_id
+    inner join latest_captured_charges
+        on live_stripe_intents.payment_intent_id = latest_captured_charges.payment_intent_id
+    where
+        orders.tracking_missing_in_stripe
+        and not live_stripe_intents.tracking_numbers @> to_jsonb(orders.tracking_numbers)
+),
+
+-- ------------------------------------------------------------------------------------- Shopify actions
+-- one fulfillment with tracking per order, for both codes that call for it: the numbers Shopify lacks
+-- (all of the order's numbers when it has them all but is still not fulfilled)
+shopify_fulfillments as (
+    select
+        'shopify' as target_system,
+        'order' as target_object,
+        orders.shopify_order_id::text as target_object_id,
+        'fulfillment_create' as action,  -- noqa: RF04
+        'fulfillmentCreate' as api_operation,
+        jsonb_build_object(
+            'order_id', orders.shopify_order_id::text,
+            'order_gid', orders.order_gid,
+            'notify_customer', false,
+            'tracking_info', (
+                select
+                    jsonb_agg(
+                        jsonb_build_object(
+                            'number', numbers.tracking_number,
+                            'company', tracking_carriers.shopify_company
+                        )
+                        order by numbers.position
+                    )
+                from unnest(
+                        case
+                            when cardinality(orders.tracking_numbers_missing_in_shopify) > 0
+                                then orders.tracking_numbers_missing_in_shopify
+                            else orders.tracking_numbers
+                        end
+                    ) with ordinality as numbers (tracking_number, position)
+                left join tracking_carriers
+                    on numbers.tracking_number = tracking_carriers.tracking_number
+            )
+        ) as payload,
+        array_remove(array[
+            case when orders.tracking_missing_in_shopify then 'TRACKING_MISSING_IN_SHOPIFY' end,
+            case when orders.delivered_not_fulfilled then 'DELIVERED_NOT_FULFILLED' end
+        ], null) as mismatch_codes,
+        orders.shopify_order_id
+    from orders
+    where orders.tracking_missing_in_shopify or orders.delivered_not_fulfilled
+),
+
+-- per SKU: set Shopify's available at the location ShipHero fulfils from (the lowest location id when
+-- there are several) so that the sum over ShipHero's locations equals ShipHero's available
+shiphero_locations as (
+    select
+        sku,
+        inventory_item_id,
+        location_id,
+        available,
+        row_number() over (partition by sku order by location_id) as location_rank,
+        sum(available) over (partition by sku) - available as available_elsewhere
+    from shopify_levels
+    where fulfillment_service_handle = 'shiphero' and sku is not null
+),
+
+inventory_mismatch as (
+    select
+        'shopify' as target_system,
+        'inventory_level' as target_object,
+        shiphero_locations.inventory_item_id::text || '@' || shiphero_locations.location_id::text as target_object_id,
+        'inventory_set_available' as action,  -- noqa: RF04
+        'inventorySetQuantities' as api_operation,
+        jsonb_build_object(
+            'sku', inventory.sku,
+            'inventory_item_id', shiphero_locations.inventory_item_id::text,
+            'location_id', shiphero_locations.location_id::text,
+            'shiphero_available', inventory.shiphero_available,
+            'shopify_available', shiphero_locations.available,
+            'quantity', inventory.shiphero_available - shiphero_locations.available_elsewhere
+        ) as payload,
+        array['INVENTORY_MISMATCH'] as mismatch_codes,
+        null::bigint as shopify_order_id,
+        inventory.sku
+    from inventory
+    inner join shiphero_locations
+        on
+            inventory.sku = shiphero_locations.sku
+            and shiphero_locations.location_rank = 1
+    where inventory.inventory_mismatch
+),
+
+order_actions as (
+    select * from missing_in_3pl
+    union all
+    select * from address_mismatch
+    union all
+    select * from line_items_mismatch
+    union all
+    select * from shipping_method_mismatch
+    union all
+    select * from cancelled_not_in_3pl
+    union all
+    select * from unpaid_not_held
+    union all
+    select * from tracking_missing_in_paypal
+    union all
+    select * from tracking_missing_in_stripe
+    union all
+    select * from shopify_fulfillments
+),
+
+actions as (
+    select
+        order_actions.*,
+        orders.order_name,
+        null::text as sku,
+        orders.currency,
+        orders.amount_at_risk
+    from order_actions
+    inner join orders
+        on order_actions.shopify_order_id = orders.shopify_order_id
+    union all
+    select
+        target_system,
+        target_object,
+        target_object_id,
+        action,
+        api_operation,
+        payload,
+        mismatch_codes,
+        shopify_order_id,
+        null::text as order_name,
+        sku,
+        null::text as currency,
+        0::numeric as amount_at_risk
+    from inventory_mismatch
+)
+
+select
+    target_system || ':' || target_object || ':' || target_object_id || ':' || action as action_id,
+    target_system,
+    target_object,
+    target_object_id,
+    action,
+    api_operation,
+    payload,
+    mismatch_codes,
+    case
+        when mismatch_codes && array[
+                'MISSING_IN_3PL', 'ADDRESS_MISMATCH', 'LINE_ITEMS_MISMATCH', 'CANCELLED_NOT_IN_3PL', 'UNPAID_NOT_HELD'
+            ] then 'high'
+        when mismatch_codes && array['TRACKING_MISSING_IN_PAYPAL', 'INVENTORY_MISMATCH'] then 'medium'
+        else 'low'
+    end as severity,
+    shopify_order_id,
+    order_name,
+    sku,
+    currency,
+    amount_at_risk,
+    encode(sha256(convert_to(target_system || '|' || action || '|' || payload::text, 'UTF8')), 'hex')
+        as idempotency_key,
+    {{ as_of() }} as as_of
+from actions
