@@ -200,14 +200,77 @@ def build(select: str | Sequence[str] | None = None, **kwargs: Any) -> DbtResult
     return run(args, **kwargs)
 
 
+# ------------------------------------------------------------------------------ manifest for Cosmos
+# `shipshape_reconcile` renders its tasks from a dbt manifest (Cosmos LoadMode.DBT_MANIFEST), so that
+# parsing the DAG never runs dbt. The manifest is committed, slimmed to what Cosmos reads, at
+# dbt_project/manifest.json: a fresh clone parses the DAG without any build step. Regenerate it after
+# changing models (`make manifest` or `python -m shipshape.dbt manifest`); a test fails when it is stale.
+
+# what Cosmos's manifest loader reads of each node (cosmos.dbt.graph._build_dbt_node_from_manifest_resource)
+_MANIFEST_NODE_KEYS = ("unique_id", "name", "resource_type", "package_name", "original_file_path",
+                       "depends_on", "tags", "config", "fqn", "freshness", "alias", "schema",
+                       "test_metadata", "column_name", "attached_node")
+# dbt needs no connection to parse, but its profile must render: any well-formed URL will do
+_PARSE_URL = "postgresql://postgres@127.0.0.1:5432/shipshape"
+
+
+def manifest_path() -> Path:
+    """The committed, slimmed manifest Cosmos renders shipshape_reconcile from."""
+    return project_dir() / "manifest.json"
+
+
+def slim_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Only what Cosmos reads, with no absolute paths or timestamps (so it diffs cleanly)."""
+    def node(n: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: n[k] for k in _MANIFEST_NODE_KEYS if k in n and n[k] is not None}
+        if "depends_on" in out:
+            out["depends_on"] = {"nodes": sorted(out["depends_on"].get("nodes") or [])}
+        return out
+
+    return {
+        "metadata": {"project_name": manifest.get("metadata", {}).get("project_name"),
+                     "dbt_schema_version": manifest.get("metadata", {}).get("dbt_schema_version")},
+        **{section: {uid: node(n) for uid, n in sorted((manifest.get(section) or {}).items())}
+           for section in ("nodes", "sources", "exposures")},
+    }
+
+
+def parse_manifest(target_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``dbt parse`` (no warehouse connection) and the slimmed manifest it wrote."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="shipshape-dbt-parse-") as tmp:
+        target = Path(target_path) if target_path else Path(tmp) / "target"
+        run(["parse"], url=_PARSE_URL, target_path=target, log_path=Path(tmp) / "logs",
+            echo=False).raise_for_status()
+        return slim_manifest(json.loads((target / "manifest.json").read_text()))
+
+
+def render_manifest(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def write_manifest(path: str | os.PathLike[str] | None = None) -> Path:
+    """Parse the project and write the slimmed manifest (default :func:`manifest_path`)."""
+    out = Path(path) if path else manifest_path()
+    out.write_text(render_manifest(parse_manifest()))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m shipshape.dbt <dbt arguments>``: dbt on shipshape's project and warehouse."""
+    """``python -m shipshape.dbt <dbt arguments>``: dbt on shipshape's project and warehouse.
+
+    ``python -m shipshape.dbt manifest`` writes the manifest Cosmos renders shipshape_reconcile from.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print("usage: python -m shipshape.dbt <dbt command and arguments>, e.g. build --select staging",
               file=sys.stderr)
         return 2
+    if args == ["manifest"]:
+        print(f"wrote {write_manifest()}")
+        return 0
     return run(args).returncode
 
 

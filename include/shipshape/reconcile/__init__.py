@@ -1,0 +1,1 @@
+"""The reconcile stage: what `shipshape_reconcile` needs beyond dbt itself (Cosmos wiring)."""

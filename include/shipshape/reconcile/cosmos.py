@@ -1,0 +1,105 @@
+"""Cosmos wiring for `shipshape_reconcile`: the project, profile and execution configs.
+
+* **Project.** ``dbt_project/`` with the committed, slimmed manifest ``dbt_project/manifest.json``
+  (:func:`shipshape.dbt.write_manifest`; ``make manifest`` or ``python -m shipshape.dbt manifest``
+  regenerates it, and ``tests/dbt/test_history_and_plan.py`` fails when it is stale). Cosmos renders the
+  DAG from it (``LoadMode.DBT_MANIFEST``), so parsing the DAG never runs dbt and works in a fresh clone.
+* **Profile.** Mapped from the Airflow connection ``shipshape_warehouse`` by
+  :class:`WarehouseProfileMapping`, Cosmos's ``PostgresUserPasswordProfileMapping`` made to accept what
+  shipshape's warehouses look like: no password (trust/peer auth, as in CI and the embedded warehouse)
+  and a unix-socket directory given as ``?host=`` (the embedded warehouse). The password, when there is
+  one, reaches dbt only through an environment variable, as Cosmos does it.
+* **Execution.** The dbt next to this interpreter (the same virtualenv), as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+# No phoning home (shipshape assumes no internet; a failed lookup per task also slows every run). Cosmos
+# reads this when first imported; settings is patched too in case something imported it earlier.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+import cosmos.settings  # noqa: E402
+from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig  # noqa: E402
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior  # noqa: E402
+from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping  # noqa: E402
+
+from shipshape import dbt  # noqa: E402
+
+cosmos.settings.do_not_track = True
+
+CONN_ID = "shipshape_warehouse"
+
+
+class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
+    """``shipshape_warehouse`` -> dbt's postgres profile; password optional, socket host understood."""
+
+    required_fields = ["host", "user", "dbname"]
+
+    def _extra_host(self) -> str | None:
+        extra = self.conn.extra_dejson or {}
+        if extra.get("host"):
+            return str(extra["host"])
+        # Airflow keeps unknown URI query parameters in extra; a URI may also carry them as a string
+        query = urlsplit(self.conn.get_uri()).query
+        return dict(parse_qsl(query)).get("host")
+
+    @property
+    def profile(self) -> dict[str, Any | None]:
+        profile = super().profile
+        if not profile.get("host"):
+            profile["host"] = self._extra_host() or "127.0.0.1"
+        if not profile.get("user"):
+            profile["user"] = "postgres"
+        profile.setdefault("schema", "staging")  # a fallback only: every model names its SPEC schema
+        return profile
+
+    @property
+    def env_vars(self) -> dict[str, str]:
+        env = {self.get_env_var_name("password"): str(self.get_dbt_value("password") or "")}
+        if self.disable_event_tracking:
+            env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+            env["DO_NOT_TRACK"] = "1"
+        return env
+
+
+def dbt_executable() -> Path:
+    """The dbt of this interpreter's environment (falls back to dbt on PATH)."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return candidate if candidate.exists() else Path("dbt")
+
+
+def project_config() -> ProjectConfig:
+    return ProjectConfig(manifest_path=dbt.manifest_path(), project_name="shipshape")
+
+
+def profile_config() -> ProfileConfig:
+    return ProfileConfig(
+        profile_name="shipshape",
+        target_name="warehouse",
+        profile_mapping=WarehouseProfileMapping(conn_id=CONN_ID, profile_args={"schema": "staging"}),
+    )
+
+
+def execution_config() -> ExecutionConfig:
+    return ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.SUBPROCESS,
+        dbt_executable_path=str(dbt_executable()),
+        dbt_project_path=dbt.project_dir(),
+    )
+
+
+def render_config() -> RenderConfig:
+    """A task per seed and model running ``dbt build`` of it (the node, then its tests); a test with
+    several parents (relationships) gets its own task after all of them."""
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.BUILD,
+        should_detach_multiple_parents_tests=True,
+    )
