@@ -67,3 +67,42 @@ def print_raw_counts(url: str) -> None:
 
 def dags_folder() -> Path:
     return warehouse.project_root() / "dags"
+
+
+# ------------------------------------------------------------------------------------------ reconcile
+def mismatch_counts(url: str) -> dict[str, Any]:
+    """What the reconcile marts say: orders, orders with a code, count per code (order codes from
+    marts.fct_order_reconciliation, ORPHAN_PAYMENT and INVENTORY_MISMATCH from their marts), and the
+    correction plan's size."""
+    with psycopg.connect(url) as conn:
+        orders, flagged = conn.execute(
+            "select count(*), count(*) filter (where mismatch_count > 0) from marts.fct_order_reconciliation"
+        ).fetchone()
+        by_code = dict(conn.execute(
+            "select code, count(*) from marts.fct_order_reconciliation, unnest(mismatch_codes) as code "
+            "group by code order by code").fetchall())
+        by_code["ORPHAN_PAYMENT"] = conn.execute(
+            "select count(*) from marts.fct_payment_reconciliation where orphan_payment").fetchone()[0]
+        by_code["INVENTORY_MISMATCH"] = conn.execute(
+            "select count(*) from marts.fct_inventory_reconciliation where inventory_mismatch").fetchone()[0]
+        actions = conn.execute("select count(*) from marts.correction_plan").fetchone()[0]
+    return {"orders": orders, "orders_with_a_mismatch": flagged, "by_code": by_code, "planned_actions": actions}
+
+
+def print_mismatches(url: str, truth_summary: dict[str, Any] | None = None) -> None:
+    """Mismatches by code from the marts, next to the sandbox truth's counts when given."""
+    marts = mismatch_counts(url)
+    truth_by_code = dict((truth_summary or {}).get("by_code", {}))
+    if truth_summary is not None:
+        truth_by_code["ORPHAN_PAYMENT"] = truth_summary["orphan_payments"]
+        truth_by_code["INVENTORY_MISMATCH"] = truth_summary["inventory_mismatches"]
+    codes = sorted(set(marts["by_code"]) | set(truth_by_code))
+    print(f"\n{'mismatch code':<30}{'marts':>8}{'truth':>8}")
+    for code in codes:
+        mine, truth = marts["by_code"].get(code, 0), truth_by_code.get(code)
+        mark = "" if truth is None or truth == mine else "   <- differs"
+        print(f"  {code:<28}{mine:>8}{'' if truth is None else truth:>8}{mark}")
+    print(f"  {'orders with a mismatch':<28}{marts['orders_with_a_mismatch']:>8}"
+          f"{'' if truth_summary is None else truth_summary['orders_with_a_mismatch']:>8}")
+    print(f"  {'orders':<28}{marts['orders']:>8}{'' if truth_summary is None else truth_summary['orders']:>8}")
+    print(f"correction plan: {marts['planned_actions']} actions (marts.correction_plan)")
