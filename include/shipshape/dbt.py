@@ -210,6 +210,7 @@ def build(select: str | Sequence[str] | None = None, **kwargs: Any) -> DbtResult
 _MANIFEST_NODE_KEYS = ("unique_id", "name", "resource_type", "package_name", "original_file_path",
                        "depends_on", "tags", "config", "fqn", "freshness", "alias", "schema",
                        "test_metadata", "column_name", "attached_node")
+_MANIFEST_CONFIG_KEYS = ("materialized", "tags", "meta", "enabled", "severity")
 # dbt needs no connection to parse, but its profile must render: any well-formed URL will do
 _PARSE_URL = "postgresql://postgres@127.0.0.1:5432/shipshape"
 
@@ -223,6 +224,8 @@ def slim_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Only what Cosmos reads, with no absolute paths or timestamps (so it diffs cleanly)."""
     def node(n: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: n[k] for k in _MANIFEST_NODE_KEYS if k in n and n[k] is not None}
+        if "config" in out:
+            out["config"] = {k: v for k, v in out["config"].items() if k in _MANIFEST_CONFIG_KEYS}
         if "depends_on" in out:
             out["depends_on"] = {"nodes": sorted(out["depends_on"].get("nodes") or [])}
         return out
@@ -244,6 +247,12 @@ def parse_manifest(target_path: str | os.PathLike[str] | None = None) -> dict[st
         run(["parse"], url=_PARSE_URL, target_path=target, log_path=Path(tmp) / "logs",
             echo=False).raise_for_status()
         return slim_manifest(json.loads((target / "manifest.json").read_text()))
+
+
+def manifest_graph(manifest: Mapping[str, Any]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """What the rendered DAG depends on: every node's type and parents (a stale manifest differs here)."""
+    return {uid: (n.get("resource_type", ""), tuple(n.get("depends_on", {}).get("nodes") or []))
+            for section in ("nodes", "sources") for uid, n in (manifest.get(section) or {}).items()}
 
 
 def render_manifest(manifest: Mapping[str, Any]) -> str:
