@@ -15,13 +15,15 @@ STAMP  := $(VENV)/.shipshape-installed
 PIP_FLAGS ?= -qq
 PYTEST_FLAGS ?= -q -n 2
 
-.PHONY: help venv install test lint demo warehouse-up warehouse-down warehouse-status lock clean distclean
+.PHONY: help venv install test lint demo manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
 
 help:
 	@echo "make demo              install (first run), then run the sandboxed pipeline end to end"
 	@echo "make test              install (first run), then run the test suite"
 	@echo "make install | venv    create $(VENV) and install pinned dependencies"
 	@echo "make lint              ruff check ."
+	@echo "make manifest          rewrite dbt_project/manifest.json (the Cosmos manifest of shipshape_reconcile)"
+	@echo "make dbt-build         dbt build of every model against the warehouse (AS_OF=... to judge at a moment)"
 	@echo "make warehouse-up      start the embedded warehouse (or bootstrap AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE)"
 	@echo "make warehouse-down    stop the embedded warehouse (data is kept)"
 	@echo "make warehouse-status  where the warehouse is and whether it answers"
@@ -39,7 +41,16 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 
 venv install: $(STAMP)
 
-test: $(STAMP)
+# The reconcile DAG's tasks are rendered from dbt_project/manifest.json (committed, so a fresh clone
+# parses the DAG without any build step). `dbt parse` needs no warehouse; regenerating it here keeps the
+# DAG in step with the models; commit the file when it changes.
+manifest: $(STAMP)
+	$(BIN)/python -m shipshape.dbt manifest
+
+dbt-build: $(STAMP)
+	$(BIN)/shipshape dbt $(if $(AS_OF),--as-of $(AS_OF)) build
+
+test: $(STAMP) manifest
 	$(BIN)/pytest $(PYTEST_FLAGS)
 
 lint: $(STAMP)
