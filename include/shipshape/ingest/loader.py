@@ -91,7 +91,8 @@ class RawLoad:
             cur.execute(OPS_DDL)
         conn.commit()  # release the DDL lock now; the load itself is the next transaction
         with conn.cursor() as cur:
-            cur.execute("create temp table _load (source_id text, source_updated_at timestamptz, payload text)"
+            # payload is jsonb here so COPY parses each document once; the merge only hashes its text.
+            cur.execute("create temp table _load (source_id text, source_updated_at timestamptz, payload jsonb)"
                         " on commit drop")
             cur.execute("create temp table _quarantined (record_id text, field text, reason text, payload text)"
                         " on commit drop")
@@ -114,7 +115,7 @@ class RawLoad:
         with self.conn.cursor() as cur:
             cur.execute(sql.SQL(
                 "insert into raw.{table} (source_id, source_updated_at, payload, payload_hash, extracted_at, run_id) "
-                "select source_id, source_updated_at, payload::jsonb, md5(payload::jsonb::text), %s, %s from _load "
+                "select source_id, source_updated_at, payload, md5(payload::text), %s, %s from _load "
                 "on conflict (source_id, payload_hash) do nothing"
             ).format(table=sql.Identifier(self.table)), (self.extracted_at, self.run_id))
             self.counts.inserted = cur.rowcount
