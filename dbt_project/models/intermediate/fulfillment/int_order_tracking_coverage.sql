@@ -70,6 +70,20 @@ live_payments as (
     group by shopify_order_id
 ),
 
+-- (order, number) pairs some live Stripe PaymentIntent of the order does not carry
+stripe_gaps as (
+    select distinct
+        numbers.shopify_order_id,
+        numbers.tracking_number
+    from numbers
+    inner join linked_payments
+        on numbers.shopify_order_id = linked_payments.shopify_order_id
+    where
+        linked_payments.gateway = 'stripe'
+        and linked_payments.is_live
+        and not coalesce(linked_payments.tracking_numbers, '[]') @> jsonb_build_array(numbers.tracking_number)
+),
+
 missing as (
     select
         numbers.shopify_order_id,
@@ -80,17 +94,7 @@ missing as (
             where paypal_trackings.tracking_number is null
         ) as missing_in_paypal,
         jsonb_agg(numbers.tracking_number order by numbers.tracking_number) filter (
-            where exists (
-                select 1
-                from linked_payments
-                where
-                    linked_payments.shopify_order_id = numbers.shopify_order_id
-                    and linked_payments.gateway = 'stripe'
-                    and linked_payments.is_live
-                    and not coalesce(linked_payments.tracking_numbers, '[]') @> jsonb_build_array(
-                        numbers.tracking_number
-                    )
-            )
+            where stripe_gaps.tracking_number is not null
         ) as missing_in_stripe
     from numbers
     left join shopify_trackings
@@ -101,6 +105,10 @@ missing as (
         on
             numbers.shopify_order_id = paypal_trackings.shopify_order_id
             and numbers.tracking_number = paypal_trackings.tracking_number
+    left join stripe_gaps
+        on
+            numbers.shopify_order_id = stripe_gaps.shopify_order_id
+            and numbers.tracking_number = stripe_gaps.tracking_number
     group by numbers.shopify_order_id
 )
 

@@ -59,16 +59,23 @@ payment_totals as (
     group by shopify_order_id
 ),
 
--- every refund of the order's payments in time order, with the running total refunded
-refund_steps as (
+-- the order's captures (as amounts) and refunds (in time order), to replay the refunds against what
+-- was captured in one pass
+money_events as (
+    select
+        shopify_order_id,
+        captured_amount,
+        0 as refund_amount,
+        null::timestamptz as refunded_at,
+        null as refund_id
+    from linked_payments
+    union all
     select
         linked_payments.shopify_order_id,
+        0 as captured_amount,
+        refunds.amount as refund_amount,
         refunds.refunded_at,
-        sum(refunds.amount) over (
-            partition by linked_payments.shopify_order_id
-            order by refunds.refunded_at, refunds.amount, refunds.refund_id
-            rows between unbounded preceding and current row
-        ) as refunded_so_far
+        refunds.refund_id
     from refunds
     inner join linked_payments
         on
@@ -76,18 +83,30 @@ refund_steps as (
             and refunds.payment_id = linked_payments.payment_id
 ),
 
+refund_steps as (
+    select
+        shopify_order_id,
+        refunded_at,
+        sum(captured_amount) over (partition by shopify_order_id) as captured_total,
+        sum(refund_amount) over (
+            partition by shopify_order_id
+            order by refunded_at asc nulls first, refund_amount asc, refund_id asc
+            rows between unbounded preceding and current row
+        ) as refunded_so_far
+    from money_events
+),
+
 -- the first moment the refunds came within tolerance of everything captured
 refunds_reached as (
     select
-        refund_steps.shopify_order_id,
-        min(refund_steps.refunded_at) as refunds_reached_captured_at
+        shopify_order_id,
+        min(refunded_at) as refunds_reached_captured_at
     from refund_steps
-    inner join payment_totals
-        on refund_steps.shopify_order_id = payment_totals.shopify_order_id
     where
-        payment_totals.captured_amount > 0
-        and payment_totals.captured_amount - refund_steps.refunded_so_far <= {{ var('amount_tolerance') }}
-    group by refund_steps.shopify_order_id
+        refunded_at is not null
+        and captured_total > 0
+        and captured_total - refunded_so_far <= {{ var('amount_tolerance') }}
+    group by shopify_order_id
 ),
 
 shopify_captures as (
