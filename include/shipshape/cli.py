@@ -169,8 +169,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"the sandbox's ground truth: {summary['orders_with_a_mismatch']} of {summary['orders']} orders "
               f"disagree somewhere; {summary['orphan_payments']} orphan payments; "
               f"{summary['inventory_mismatches']} SKUs out of sync")
+        # the reconcile DAG's dbt (Cosmos) reads the warehouse from the Airflow connection, so the embedded
+        # warehouse is handed to Airflow as `shipshape_warehouse` too
         demo.configure_airflow(warehouse.project_root() / ".data" / "airflow", demo.dags_folder(),
-                               connection_env(base, sandbox.credentials.as_json()))
+                               {**connection_env(base, sandbox.credentials.as_json()), warehouse.CONN_ENV: url})
         print(f"\nrunning shipshape_ingest for the hour ending {world.clock.isoformat()} (Airflow dag.test) …",
               flush=True)
         state = demo.run_dag("shipshape_ingest", world.clock)

@@ -41,19 +41,20 @@ class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
 
     required_fields = ["host", "user", "dbname"]
 
-    def _extra_host(self) -> str | None:
+    def _extra(self, name: str) -> str | None:
+        """A libpq parameter Airflow kept in the connection's extra (unknown URI query parameters)."""
         extra = self.conn.extra_dejson or {}
-        if extra.get("host"):
-            return str(extra["host"])
-        # Airflow keeps unknown URI query parameters in extra; a URI may also carry them as a string
-        query = urlsplit(self.conn.get_uri()).query
-        return dict(parse_qsl(query)).get("host")
+        if extra.get(name):
+            return str(extra[name])
+        return dict(parse_qsl(urlsplit(self.conn.get_uri()).query)).get(name)
 
     @property
     def profile(self) -> dict[str, Any | None]:
         profile = super().profile
         if not profile.get("host"):
-            profile["host"] = self._extra_host() or "127.0.0.1"
+            profile["host"] = self._extra("host") or "127.0.0.1"
+        if not self.conn.port and self._extra("port"):
+            profile["port"] = int(self._extra("port"))
         if not profile.get("user"):
             profile["user"] = "postgres"
         profile.setdefault("schema", "staging")  # a fallback only: every model names its SPEC schema
