@@ -119,7 +119,7 @@ missing_in_3pl as (
         jsonb_build_object(
             'partner_order_id', orders.shopify_order_id::text,
             'order_number', orders.order_name,
-            'order_date', shopify_orders.created_at,
+            'order_date', to_char(shopify_orders.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
             'email', shopify_orders.email,
             'currency', orders.currency,
             'total_price', orders.current_total_amount::text,

@@ -132,7 +132,7 @@ current_codes as (
         select
             md5(
                 current_codes.entity_type || '|' || current_codes.entity_id || '|' || current_codes.code || '|'
-                || this_run.as_of::text
+                || extract(epoch from this_run.as_of)::text
             ) as episode_id,
             current_codes.entity_type,
             current_codes.entity_id,
@@ -163,7 +163,7 @@ episodes as (
     select
         md5(
             current_codes.entity_type || '|' || current_codes.entity_id || '|' || current_codes.code || '|'
-            || {{ as_of() }}::text
+            || extract(epoch from {{ as_of() }})::text
         ) as episode_id,
         current_codes.entity_type,
         current_codes.entity_id,
