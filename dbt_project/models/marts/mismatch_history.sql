@@ -159,25 +159,25 @@ current_codes as (
 
 {% else %}
 
-episodes as (
-    select
-        md5(
-            current_codes.entity_type || '|' || current_codes.entity_id || '|' || current_codes.code || '|'
-            || extract(epoch from {{ as_of() }})::text
-        ) as episode_id,
-        current_codes.entity_type,
-        current_codes.entity_id,
-        current_codes.shopify_order_id,
-        current_codes.order_name,
-        current_codes.code,
-        current_codes.severity,
-        current_codes.currency,
-        current_codes.amount_at_risk,
-        {{ as_of() }} as first_seen_at,
-        {{ as_of() }} as last_seen_at,
-        null::timestamptz as resolved_at
-    from current_codes
-)
+    episodes as (
+        select
+            md5(
+                current_codes.entity_type || '|' || current_codes.entity_id || '|' || current_codes.code || '|'
+                || extract(epoch from {{ as_of() }})::text
+            ) as episode_id,
+            current_codes.entity_type,
+            current_codes.entity_id,
+            current_codes.shopify_order_id,
+            current_codes.order_name,
+            current_codes.code,
+            current_codes.severity,
+            current_codes.currency,
+            current_codes.amount_at_risk,
+            {{ as_of() }} as first_seen_at,
+            {{ as_of() }} as last_seen_at,
+            null::timestamptz as resolved_at
+        from current_codes
+    )
 
 {% endif %}
 
