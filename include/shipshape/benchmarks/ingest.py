@@ -30,12 +30,11 @@ import httpx
 import psycopg
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
-from shipshape.connections import parse
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
+from shipshape.sandbox.dump import sandbox_connections
 from shipshape.sandbox.runner import free_port
 
 
@@ -56,13 +55,7 @@ def _drop(url: str) -> None:
 
 def _connections(base: str) -> dict:
     creds = httpx.get(f"{base}/_sandbox/credentials", timeout=30).json()
-    out = {}
-    for name, value in connection_env(base, creds).items():
-        body = json.loads(value)
-        body["extra"]["requests_per_second"] = 10_000
-        conn_id = name.removeprefix("AIRFLOW_CONN_").lower()
-        out[conn_id] = parse(conn_id, json.dumps(body))
-    return out
+    return sandbox_connections(base, creds, requests_per_second=10_000)
 
 
 def _ingest(url: str, connections: dict, end: datetime) -> tuple[int, float]:

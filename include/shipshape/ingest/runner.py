@@ -17,7 +17,6 @@ import httpx
 import psycopg
 
 from shipshape.connections import Connection, get_connection
-from shipshape.ingest.catalog import all_streams  # noqa: F401  (re-exported for callers)
 from shipshape.ingest.loader import RawLoad, read_state
 from shipshape.ingest.records import RawRecord, RecordError
 from shipshape.ingest.stream import ExtractContext, Stream, Window

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from shipshape.connections import parse
+from shipshape.connections import Connection, parse
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.runner import run_stream
 from shipshape.sandbox.runner import running
@@ -22,21 +23,24 @@ from shipshape.sandbox.world import World
 log = logging.getLogger(__name__)
 
 
-def sandbox_connections(base_url: str, sandbox: Sandbox) -> dict[str, Any]:
-    """The API connections (by conn_id) that point at a running sandbox."""
+def sandbox_connections(base_url: str, credentials: dict[str, dict[str, str]],
+                        **extra: Any) -> dict[str, Connection]:
+    """The API connections (by conn_id) that point at a running sandbox, with `extra` added to each."""
     from shipshape.cli import connection_env
 
-    return {
-        name.removeprefix("AIRFLOW_CONN_").lower(): parse(name.removeprefix("AIRFLOW_CONN_").lower(), value)
-        for name, value in connection_env(base_url, sandbox.credentials.as_json()).items()
-    }
+    connections = {}
+    for name, value in connection_env(base_url, credentials).items():
+        conn_id = name.removeprefix("AIRFLOW_CONN_").lower()
+        conn = parse(conn_id, value)
+        connections[conn_id] = replace(conn, extra={**conn.extra, **extra}) if extra else conn
+    return connections
 
 
 def dump_raw(world: World, warehouse_url: str, *, run_id: str = "sandbox-dump-raw") -> list[dict[str, Any]]:
     sandbox = Sandbox(world, faults="none", rate_limits="off")
     results = []
     with running(sandbox) as base:
-        connections = sandbox_connections(base, sandbox)
+        connections = sandbox_connections(base, sandbox.credentials.as_json())
         for key, stream in all_streams().items():
             started = time.monotonic()
             result = run_stream(stream, warehouse_url=warehouse_url, interval_start=world.clock - timedelta(hours=1),
