@@ -22,6 +22,13 @@ with (`as_of` = world clock). The other options are worse: advancing the world t
 dumping does not help (the events in those hours make new captures and refunds, which lag in turn), and
 switching the lag off would test an extraction that production never runs.
 
+The marts then wait where the lag makes the warehouse's PayPal side incomplete (dbt var
+`paypal_publish_lag_hours`, column `paypal_publication_pending`): for an order with a PayPal movement in
+Shopify less than three hours old, UNPAID_NOT_HELD, SHIPPED_UNPAID, AMOUNT_MISMATCH and PAYMENT_MISSING
+are not raised yet, because acting on them (a payment hold) would be acting on a payment the warehouse
+cannot see yet. So those codes are taken out of the expected codes of exactly those orders, and the test
+checks against the whole world (nothing dropped) that none of those orders is unpaid in truth there.
+
 The ground truth judges times at full precision while the APIs render them to the second; the rules
 compare times only with margins of minutes or hours, so this never matters for these seeds.
 """
@@ -64,6 +71,20 @@ def drop_unpublished_paypal(world: World) -> tuple[int, int]:
     for capture_id in captures:
         world.paypal_captures.remove(capture_id)
     return len(captures), len(refunds)
+
+
+# The codes that read "no PayPal payment (yet)" and wait out the publishing lag.
+WAITING_CODES = {"UNPAID_NOT_HELD", "SHIPPED_UNPAID", "AMOUNT_MISMATCH", "PAYMENT_MISSING"}
+
+
+def paypal_publication_pending(world: World) -> set[int]:
+    """Orders with a successful PayPal sale, capture or refund in Shopify less than PUBLISH_LAG old."""
+    horizon = world.clock - PUBLISH_LAG
+    return {
+        order.id for order in world.shopify_orders
+        if any(t.gateway == "paypal" and t.status == "SUCCESS" and t.kind in ("SALE", "CAPTURE", "REFUND")
+               and t.created_at > horizon for t in order.transactions)
+    }
 
 
 def score(expected: dict[int, set[str]], actual: dict[int, set[str]]) -> tuple[str, list[str]]:
@@ -115,6 +136,8 @@ def test_marts_agree_with_the_truth(seed: int, fresh_database: str, tmp_path) ->
     world = build_world(ORDERS, seed=seed)
     warehouse.bootstrap(fresh_database)
     dump_raw(world, fresh_database)
+    pending = paypal_publication_pending(world)
+    paid_in_truth = {o["order_id"]: o["codes"] for o in compute_truth(world)["orders"] if o["order_id"] in pending}
     hidden = drop_unpublished_paypal(world)
 
     as_of: datetime = world.clock
@@ -124,7 +147,11 @@ def test_marts_agree_with_the_truth(seed: int, fresh_database: str, tmp_path) ->
 
     truth = compute_truth(world)
     assert truth["as_of"] == as_of.isoformat().replace("+00:00", "Z")
-    expected = {o["order_id"]: set(o["codes"]) for o in truth["orders"]}
+    expected = {o["order_id"]: set(o["codes"]) - (WAITING_CODES if o["order_id"] in pending else set())
+                for o in truth["orders"]}
+    # with every PayPal record visible, the waiting orders are not unpaid: waiting was right
+    assert not any({"UNPAID_NOT_HELD", "PAYMENT_MISSING", "SHIPPED_UNPAID"} & set(codes)
+                   for codes in paid_in_truth.values()), paid_in_truth
     marts = query(fresh_database, "select shopify_order_id, mismatch_codes, payment_status, as_of"
                                   " from marts.fct_order_reconciliation")
     actual = {row[0]: set(row[1]) for row in marts}
@@ -132,7 +159,7 @@ def test_marts_agree_with_the_truth(seed: int, fresh_database: str, tmp_path) ->
 
     table, differences = score(expected, actual)
     print(f"\nseed {seed}: {len(expected)} orders, {sum(map(len, expected.values()))} codes in the truth;"
-          f" PayPal captures/refunds not yet published: {hidden}\n{table}")
+          f" PayPal captures/refunds not yet published: {hidden}; orders waiting for them: {len(pending)}\n{table}")
     assert len(actual) == len(expected), "one row per Shopify order"
     assert not differences, "\n".join(differences)
     assert sum(map(len, expected.values())) > 20, "the world should carry mismatches to compare"

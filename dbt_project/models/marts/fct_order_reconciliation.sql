@@ -58,7 +58,15 @@ terms as (
         coalesce(gateway_refunded_amount, 0) as refunded_,
         coalesce(shopify_received_amount, 0) as received_,
         coalesce(shopify_refunded_amount, 0) as shopify_refunded_,
-        coalesce(display_fulfillment_status = 'FULFILLED', false) as shopify_fulfilled
+        coalesce(display_fulfillment_status = 'FULFILLED', false) as shopify_fulfilled,
+        -- PayPal publishes a movement up to paypal_publish_lag_hours late: until then the warehouse may
+        -- not hold it, so the rules that would read its absence as "not paid" or "amounts differ" wait
+        -- (a payment hold on an order that is in fact paid would stop a good shipment)
+        coalesce(
+            last_shopify_paypal_movement_at
+            > {{ as_of() }} - interval '{{ var("paypal_publish_lag_hours") }} hours',
+            false
+        ) as paypal_publication_pending
     from facts
 ),
 
@@ -83,20 +91,25 @@ flagged as (
         (
             not is_cancelled and is_active_in_3pl and not is_good_to_ship
             and not coalesce(shiphero_payment_hold, false)
+            and not paypal_publication_pending
         ) as unpaid_not_held,
-        (shipped and payment_status_or_unpaid in ('unpaid', 'failed', 'voided')) as shipped_unpaid,
+        (
+            shipped and payment_status_or_unpaid in ('unpaid', 'failed', 'voided')
+            and not paypal_publication_pending
+        ) as shipped_unpaid,
         (
             payment_status_or_unpaid = 'refunded' and shipped
             and coalesce(last_shipped_at > refunds_reached_captured_at, false)
         ) as shipped_after_refund,
         (
             (captured_ > 0 or refunded_ > 0)
+            and not paypal_publication_pending
             and (
                 abs((captured_ - refunded_) - (received_ - shopify_refunded_)) > {{ tolerance }}
                 or coalesce(payment_currency_differs, false)
             )
         ) as amount_mismatch,
-        (received_ > 0 and coalesce(payment_count, 0) = 0) as payment_missing,
+        (received_ > 0 and coalesce(payment_count, 0) = 0 and not paypal_publication_pending) as payment_missing,
         (
             coalesce(gateway_capture_count, 0) > 1
             and captured_ > coalesce(order_total_amount, 0) + {{ tolerance }}
@@ -202,6 +215,7 @@ select
     {{ text_array_pattern | replace('EXPR', 'numbers_missing_in_shopify') }} as tracking_numbers_missing_in_shopify,
     {{ text_array_pattern | replace('EXPR', 'numbers_missing_in_paypal') }} as tracking_numbers_missing_in_paypal,
     {{ text_array_pattern | replace('EXPR', 'numbers_missing_in_stripe') }} as tracking_numbers_missing_in_stripe,
+    paypal_publication_pending,
     -- one flag per code
     {%- for code in codes %}
         coalesce({{ code }}, false) as {{ code }},

@@ -73,6 +73,7 @@ select
     payment_status.currency_differs as payment_currency_differs,
     payment_status.paid_at,
     payment_status.refunds_reached_captured_at,
+    payment_status.last_shopify_paypal_movement_at,
     -- 3PL
     order_shipments.shiphero_order_id,
     order_shipments.shiphero_legacy_id,

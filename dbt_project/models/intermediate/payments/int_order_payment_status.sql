@@ -120,6 +120,21 @@ shopify_captures as (
     group by shopify_order_id
 ),
 
+-- PayPal's Transaction Search publishes a movement up to `paypal_publish_lag_hours` after it happened,
+-- so for that long after Shopify records a PayPal sale, capture or refund, the warehouse's PayPal side of
+-- the order may be incomplete: the rules that read "no payment" must wait (fct_order_reconciliation)
+paypal_movements as (
+    select
+        shopify_order_id,
+        max(coalesce(processed_at, created_at)) as last_shopify_paypal_movement_at
+    from transactions
+    where
+        gateway = 'paypal'
+        and status = 'SUCCESS'
+        and kind in ('SALE', 'CAPTURE', 'REFUND')
+    group by shopify_order_id
+),
+
 summed as (
     select
         orders.shopify_order_id,
@@ -136,7 +151,8 @@ summed as (
         coalesce(payment_totals.currency_differs, false) as currency_differs,
         payment_totals.first_gateway_capture_at,
         shopify_captures.first_captured_at as first_shopify_capture_at,
-        refunds_reached.refunds_reached_captured_at
+        refunds_reached.refunds_reached_captured_at,
+        paypal_movements.last_shopify_paypal_movement_at
     from orders
     left join payment_totals
         on orders.shopify_order_id = payment_totals.shopify_order_id
@@ -144,6 +160,8 @@ summed as (
         on orders.shopify_order_id = refunds_reached.shopify_order_id
     left join shopify_captures
         on orders.shopify_order_id = shopify_captures.shopify_order_id
+    left join paypal_movements
+        on orders.shopify_order_id = paypal_movements.shopify_order_id
 ),
 
 final as (
@@ -175,7 +193,8 @@ final as (
         case
             when captured_amount > 0 then coalesce(first_shopify_capture_at, first_gateway_capture_at)
         end as paid_at,
-        refunds_reached_captured_at
+        refunds_reached_captured_at,
+        last_shopify_paypal_movement_at
     from summed
 )
 
