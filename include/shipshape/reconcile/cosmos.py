@@ -9,7 +9,9 @@
   shipshape's warehouses look like: no password (trust/peer auth, as in CI and the embedded warehouse)
   and a unix-socket directory given as ``?host=`` (the embedded warehouse). The password, when there is
   one, reaches dbt only through an environment variable, as Cosmos does it.
-* **Execution.** The dbt next to this interpreter (the same virtualenv), as a subprocess.
+* **Execution.** dbt of this interpreter's virtualenv, invoked in-process through dbt's ``dbtRunner``:
+  a subprocess per task paid a Python start and dbt import each time, and halved a run's speed (a
+  150-order reconcile under ``dag.test()``: 267 s as subprocesses, 142 s in-process).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def profile_config() -> ProfileConfig:
 def execution_config() -> ExecutionConfig:
     return ExecutionConfig(
         execution_mode=ExecutionMode.LOCAL,
-        invocation_mode=InvocationMode.SUBPROCESS,
+        invocation_mode=InvocationMode.DBT_RUNNER,
         dbt_executable_path=str(dbt_executable()),
         dbt_project_path=dbt.project_dir(),
     )
