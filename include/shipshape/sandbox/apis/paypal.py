@@ -913,6 +913,21 @@ class PayPalAPI:
             return found
         return _json(self.render.order(found))
 
+    async def get_capture(self, request: Request) -> Response:
+        """Payments v2 `GET /v2/payments/captures/{id}`: its `up` link names the order (what a tracker
+        writer needs for Orders v2 `/track` when it knows only the capture)."""
+        denied = self.authorize(request)
+        if denied is not None:
+            return denied
+        capture_id = request.path_params["capture_id"]
+        capture = self.sandbox.world.paypal_captures.get(capture_id)
+        if capture is None:
+            return error(
+                404,
+                details=[{"field": "capture_id", "value": capture_id, "location": "path", "issue": "INVALID_RESOURCE_ID"}],
+            )
+        return _json(self.render.capture(capture))
+
     async def track(self, request: Request) -> Response:
         denied = self.authorize(request)
         if denied is not None:
@@ -1238,6 +1253,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/v1/reporting/transactions", api.transactions, methods=["GET"]),
         Route("/v2/checkout/orders/{order_id}", api.get_order, methods=["GET"]),
         Route("/v2/checkout/orders/{order_id}/track", api.track, methods=["POST"]),
+        Route("/v2/payments/captures/{capture_id}", api.get_capture, methods=["GET"]),
         Route("/v1/shipping/trackers", api.list_trackers, methods=["GET"]),
         Route("/v1/shipping/trackers", api.add_trackers, methods=["POST"]),
         Route("/v1/shipping/trackers-batch", api.add_trackers, methods=["POST"]),
