@@ -91,8 +91,9 @@ def test_load_is_idempotent_and_keeps_each_version_once(db):
         ("t1", 2), ("t2", 1), ("t3", 1), ("t4", 1)]
     state = rows(db, "select cursor, last_run_id from ops.extraction_state where source = 'toy'")
     assert state == [({"through": END.isoformat()}, "r3")]
-    runs = rows(db, "select run_id, fetched, inserted from ops.extraction_runs order by run_id")
-    assert runs == [("r1", 5, 4), ("r2", 5, 0), ("r3", 1, 1)]
+    runs = rows(db, "select run_id, fetched, inserted, records_received from ops.extraction_runs order by run_id")
+    # the repeated t2 is fetched twice but received once: records_received is what an API count matches
+    assert runs == [("r1", 5, 4, 4), ("r2", 5, 0, 4), ("r3", 1, 1, 1)]
 
 
 def test_failure_halfway_leaves_nothing_and_the_rerun_completes(db):
@@ -118,6 +119,8 @@ def test_bad_records_are_quarantined_with_field_and_reason(db, caplog):
         ("t3", "updated", "unparseable timestamp '2026-13-45T25:61:00Z'"),
     ]
     assert "quarantined record t2: amount" in caplog.text
+    # quarantined records were received too (the one without an id told apart by its payload)
+    assert rows(db, "select records_received from ops.extraction_runs where run_id = 'r1'") == [(4,)]
     run(db, ToyStream(bad), run_id="r2")  # a rerun does not quarantine the same records twice
     assert rows(db, "select count(*) from raw._quarantine") == [(3,)]
 

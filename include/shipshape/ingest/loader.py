@@ -61,6 +61,9 @@ create table if not exists ops.extraction_runs (
     finished_at timestamptz not null,
     primary key (run_id, source, stream)
 );
+-- Distinct records the run received (loaded or quarantined): what the API's own count is compared with
+-- (a page that repeats a record counts in `fetched` twice).
+alter table ops.extraction_runs add column if not exists records_received integer;
 """
 
 
@@ -73,6 +76,7 @@ class LoadCounts:
     fetched: int = 0
     inserted: int = 0
     quarantined: int = 0
+    received: int = 0  # distinct records, loaded or quarantined
 
 
 class RawLoad:
@@ -131,15 +135,22 @@ class RawLoad:
                 "cursor = excluded.cursor, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at",
                 (self.source, self.stream, json.dumps(state, default=str), self.run_id),
             )
+            # A quarantined record may have no id: its payload then tells it apart.
+            cur.execute("select (select count(distinct source_id) from _load)"
+                        " + (select count(distinct coalesce(record_id, md5(payload))) from _quarantined)")
+            self.counts.received = cur.fetchone()[0]
             cur.execute(
-                "insert into ops.extraction_runs values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
+                "insert into ops.extraction_runs (run_id, source, stream, window_start, window_end, fetched, "
+                "inserted, quarantined, api_reported_count, requests, retries, started_at, finished_at, "
+                "records_received) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), %s) "
                 "on conflict (run_id, source, stream) do update set window_start = excluded.window_start, "
                 "window_end = excluded.window_end, fetched = excluded.fetched, inserted = excluded.inserted, "
                 "quarantined = excluded.quarantined, api_reported_count = excluded.api_reported_count, "
                 "requests = excluded.requests, retries = excluded.retries, started_at = excluded.started_at, "
-                "finished_at = excluded.finished_at",
+                "finished_at = excluded.finished_at, records_received = excluded.records_received",
                 (self.run_id, self.source, self.stream, window_start, window_end, self.counts.fetched,
-                 self.counts.inserted, self.counts.quarantined, api_reported_count, requests, retries, started_at),
+                 self.counts.inserted, self.counts.quarantined, api_reported_count, requests, retries, started_at,
+                 self.counts.received),
             )
         self.conn.commit()
         return self.counts
