@@ -1,14 +1,20 @@
-"""Shared steps of the corrections tests: a sandbox world ingested and reconciled into a real Postgres."""
+"""Shared steps of the corrections tests: a sandbox world ingested and reconciled into a real Postgres, a
+recording HTTP server, and a hand-written plan."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
 from shipshape import dbt
-from shipshape.sandbox.dump import dump_raw
+from shipshape.ingest.catalog import all_streams
+from shipshape.ingest.runner import run_stream
+from shipshape.sandbox.dump import sandbox_connections
+from shipshape.sandbox.runner import running
+from shipshape.sandbox.server import Sandbox
 from shipshape.sandbox.world import World
 
 CORRECTABLE = {
@@ -23,11 +29,23 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def ingest_and_reconcile(world: World, url: str, tmp: Path) -> None:
-    """Extract every stream from a sandbox serving `world` (the real run_stream), then dbt build at the
-    world clock."""
-    dump_raw(world, url)
-    built = dbt.run(["build"], url=url, as_of=world.clock, target_path=tmp / "target", log_path=tmp / "logs",
+def ingest(world: World, url: str, settings: dict | None = None) -> None:
+    """Every stream's extraction (the real `run_stream`) from a sandbox serving `world`, as dump_raw does,
+    with the given run settings."""
+    sandbox = Sandbox(world, faults="none", rate_limits="off")
+    with running(sandbox) as base:
+        connections = sandbox_connections(base, sandbox.credentials.as_json())
+        for stream in all_streams().values():
+            run_stream(stream, warehouse_url=url, interval_start=world.clock - timedelta(hours=1),
+                       interval_end=world.clock, run_id="corrections-test", connection=connections[stream.conn_id],
+                       settings=settings)
+
+
+def ingest_and_reconcile(world: World, url: str, tmp: Path, settings: dict | None = None) -> None:
+    """Extract every stream from a sandbox serving `world` (the real run_stream), then `dbt run` at the
+    world clock: seeds and models, not their data and unit tests (tests/dbt has those; they double the time)."""
+    ingest(world, url, settings)
+    built = dbt.run(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], url=url, as_of=world.clock, target_path=tmp / "target", log_path=tmp / "logs",
                     echo=False)
     assert built.success, built.not_passed() or built.output[-3000:]
 

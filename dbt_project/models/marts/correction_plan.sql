@@ -32,6 +32,10 @@ carrier_map as (
     select * from {{ ref('carrier_map') }}
 ),
 
+method_map as (
+    select * from {{ ref('shipping_method_map') }}
+),
+
 payment_links as (
     select * from {{ ref('int_payment_links') }}
 ),
@@ -126,11 +130,14 @@ missing_in_3pl as (
             'shipping_address', shopify_addresses.shipping_address,
             'shipping_lines', jsonb_build_object(
                 'title', shopify_orders.shipping_title,
-                'method', orders.expected_shipping_method,
+                -- the method ShipHero must carry: Shopify's code through the seed (the code as it is when
+                -- the seed lacks it), as the shipping-method comparison expects
+                'method', coalesce(method_map.shiphero_shipping_method, shopify_orders.shipping_code),
                 'price', shopify_orders.shipping_amount::text
             ),
             'line_items', coalesce(shopify_line_items.line_items, '[]'::jsonb)
         ) as payload,
+        null::jsonb as before_state,
         array['MISSING_IN_3PL'] as mismatch_codes,
         orders.shopify_order_id
     from orders
@@ -140,6 +147,8 @@ missing_in_3pl as (
         on orders.shopify_order_id = shopify_addresses.shopify_order_id
     left join shopify_line_items
         on orders.shopify_order_id = shopify_line_items.shopify_order_id
+    left join method_map
+        on shopify_orders.shipping_code = method_map.shopify_shipping_code
     where orders.missing_in_3pl
 ),
 
@@ -155,11 +164,24 @@ address_mismatch as (
             'partner_order_id', orders.shopify_order_id::text,
             'shipping_address', shopify_addresses.shipping_address
         ) as payload,
+        jsonb_build_object(
+            'shipping_address', jsonb_build_object(
+                'name', shiphero_orders.ship_name,
+                'address1', shiphero_orders.ship_address1,
+                'address2', shiphero_orders.ship_address2,
+                'city', shiphero_orders.ship_city,
+                'state_code', shiphero_orders.ship_province_code,
+                'zip', shiphero_orders.ship_zip,
+                'country_code', shiphero_orders.ship_country_code
+            )
+        ) as before_state,
         array['ADDRESS_MISMATCH'] as mismatch_codes,
         orders.shopify_order_id
     from orders
     inner join shopify_addresses
         on orders.shopify_order_id = shopify_addresses.shopify_order_id
+    left join shiphero_orders
+        on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
     where orders.address_mismatch
 ),
 
@@ -175,6 +197,8 @@ line_items_mismatch as (
             'partner_order_id', orders.shopify_order_id::text,
             'shopify_items', orders.shopify_items,
             'shiphero_items', orders.shiphero_items,
+            -- Shopify's lines (partner line id, price, name) for the SKUs ShipHero must add
+            'line_items', coalesce(shopify_line_items.line_items, '[]'::jsonb),
             -- per SKU whose quantities differ: add (ShipHero lacks it), update, or remove (Shopify lacks it)
             'changes', (
                 select
@@ -199,9 +223,12 @@ line_items_mismatch as (
                 where (orders.shopify_items -> skus.sku) is distinct from (orders.shiphero_items -> skus.sku)
             )
         ) as payload,
+        jsonb_build_object('items', orders.shiphero_items) as before_state,
         array['LINE_ITEMS_MISMATCH'] as mismatch_codes,
         orders.shopify_order_id
     from orders
+    left join shopify_line_items
+        on orders.shopify_order_id = shopify_line_items.shopify_order_id
     where orders.line_items_mismatch
 ),
 
@@ -222,6 +249,12 @@ shipping_method_mismatch as (
                 'price', shopify_orders.shipping_amount::text
             )
         ) as payload,
+        jsonb_build_object(
+            'title', shiphero_orders.shipping_title,
+            'method', shiphero_orders.shipping_method,
+            'carrier', shiphero_orders.shipping_carrier,
+            'price', shiphero_orders.shipping_price::text
+        ) as before_state,
         array['SHIPPING_METHOD_MISMATCH'] as mismatch_codes,
         orders.shopify_order_id
     from orders
@@ -244,11 +277,14 @@ cancelled_not_in_3pl as (
             'partner_order_id', orders.shopify_order_id::text,
             'reason', coalesce(shopify_orders.cancel_reason, 'cancelled in Shopify')
         ) as payload,
+        jsonb_build_object('fulfillment_status', shiphero_orders.fulfillment_status) as before_state,
         array['CANCELLED_NOT_IN_3PL'] as mismatch_codes,
         orders.shopify_order_id
     from orders
     inner join shopify_orders
         on orders.shopify_order_id = shopify_orders.shopify_order_id
+    left join shiphero_orders
+        on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
     where orders.cancelled_not_in_3pl
 ),
 
@@ -264,6 +300,7 @@ unpaid_not_held as (
             'partner_order_id', orders.shopify_order_id::text,
             'payment_hold', true
         ) as payload,
+        jsonb_build_object('payment_hold', false) as before_state,
         array['UNPAID_NOT_HELD'] as mismatch_codes,
         orders.shopify_order_id
     from orders
@@ -309,6 +346,7 @@ tracking_missing_in_paypal as (
             'status', 'SHIPPED',
             'notify_payer', false
         ) as payload,
+        jsonb_build_object('tracking_number', null) as before_state,
         array['TRACKING_MISSING_IN_PAYPAL'] as mismatch_codes,
         orders.shopify_order_id
     from orders
@@ -378,8 +416,21 @@ tracking_missing_in_stripe as (
                     select shipped.tracking_number
                     from unnest(orders.tracking_numbers) as shipped (tracking_number)
                 ) as all_numbers
+            ),
+            -- Stripe's shipping object needs a name and an address with the numbers: Shopify's, which
+            -- is the one the goods went to
+            'shipping_name', shopify_orders.ship_name,
+            'shipping_phone', shopify_orders.ship_phone,
+            'shipping_address', jsonb_build_object(
+                'line1', shopify_orders.ship_address1,
+                'line2', shopify_orders.ship_address2,
+                'city', shopify_orders.ship_city,
+                'state', shopify_orders.ship_province_code,
+                'postal_code', shopify_orders.ship_zip,
+                'country', shopify_orders.ship_country_code
             )
         ) as payload,
+        jsonb_build_object('tracking_numbers', live_stripe_intents.tracking_numbers) as before_state,
         array['TRACKING_MISSING_IN_STRIPE'] as mismatch_codes,
         orders.shopify_order_id
     from orders
@@ -387,6 +438,8 @@ tracking_missing_in_stripe as (
         on orders.shopify_order_id = live_stripe_intents.shopify_order_id
     inner join latest_captured_charges
         on live_stripe_intents.payment_intent_id = latest_captured_charges.payment_intent_id
+    left join shopify_orders
+        on orders.shopify_order_id = shopify_orders.shopify_order_id
     where
         orders.tracking_missing_in_stripe
         and not live_stripe_intents.tracking_numbers @> to_jsonb(orders.tracking_numbers)
@@ -426,6 +479,10 @@ shopify_fulfillments as (
                     on numbers.tracking_number = tracking_carriers.tracking_number
             )
         ) as payload,
+        jsonb_build_object(
+            'fulfillment_status', orders.fulfillment_status,
+            'tracking_numbers_missing', to_jsonb(orders.tracking_numbers_missing_in_shopify)
+        ) as before_state,
         array_remove(array[
             case when orders.tracking_missing_in_shopify then 'TRACKING_MISSING_IN_SHOPIFY' end,
             case when orders.delivered_not_fulfilled then 'DELIVERED_NOT_FULFILLED' end
@@ -464,6 +521,7 @@ inventory_mismatch as (
             'shopify_available', shiphero_locations.available,
             'quantity', inventory.shiphero_available - shiphero_locations.available_elsewhere
         ) as payload,
+        jsonb_build_object('available', shiphero_locations.available) as before_state,
         array['INVENTORY_MISMATCH'] as mismatch_codes,
         null::bigint as shopify_order_id,
         inventory.sku
@@ -513,6 +571,7 @@ actions as (
         action,
         api_operation,
         payload,
+        before_state,
         mismatch_codes,
         shopify_order_id,
         null::text as order_name,
@@ -530,6 +589,7 @@ select
     action,
     api_operation,
     payload,
+    before_state,
     mismatch_codes,
     case
         when mismatch_codes && array[
