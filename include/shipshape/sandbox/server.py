@@ -77,6 +77,18 @@ class Stats:
     mutations_applied: Counter = field(default_factory=Counter)  # "api:operation" -> count
     idempotent_replays: Counter = field(default_factory=Counter)  # api -> repeated keys answered from cache
     idempotency_keys_applied: Counter = field(default_factory=Counter)  # "api:key" -> times a key changed state
+    # What each rate limit charged, so a benchmark can compute the least time the limits allow from what
+    # was really spent: "api:unit" -> units (requests, Shopify cost points net of refunds, ShipHero credits),
+    # counted whether limits are on or off; `limits` holds each one's bucket (capacity, rate per second).
+    charged: Counter = field(default_factory=Counter)
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def limit(self, key: str, capacity: float, rate: float, per: str) -> None:
+        """Declare the rate limit `key` ("api:unit"): a bucket of `capacity` units refilled at `rate`/s per `per`."""
+        self.limits[key] = {"capacity": float(capacity), "rate": float(rate), "per": per}
+
+    def charge(self, key: str, units: float) -> None:
+        self.charged[key] += units
 
     def mutation(self, api: str, operation: str, applied: bool) -> None:
         self.mutations_received[f"{api}:{operation}"] += 1
@@ -95,6 +107,8 @@ class Stats:
             "mutations_received_total": sum(self.mutations_received.values()),
             "mutations_applied_total": sum(self.mutations_applied.values()),
             "idempotent_replays": dict(self.idempotent_replays),
+            "charged": dict(self.charged),
+            "limits": self.limits,
             "idempotency_keys_applied_more_than_once": sorted(
                 k for k, n in self.idempotency_keys_applied.items() if n > 1
             ),

@@ -681,6 +681,7 @@ class PayPalAPI:
             taken, wait = self._buckets()[value].try_take(1)
             if not taken:
                 return render_fault(429, wait)
+            self.sandbox.stats.charge(f"{API}:requests", 1)
         return None
 
     def _buckets(self) -> Buckets:
@@ -1248,6 +1249,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
     """The PayPal routes, mounted under /paypal."""
     api = PayPalAPI(sandbox)
     sandbox.register_error_renderer(API, render_fault)
+    sandbox.stats.limit(f"{API}:requests", RATE_BURST, RATE_PER_SECOND, "access token")
     return [
         Route("/v1/oauth2/token", api.token, methods=["POST"]),
         Route("/v1/reporting/transactions", api.transactions, methods=["GET"]),

@@ -1441,6 +1441,8 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
     state = state_for(sandbox)
     creds = sandbox.credentials
     sandbox.register_error_renderer(API, render_error)
+    sandbox.stats.limit(f"{API}:credits", MAX_CREDITS, CREDITS_PER_SECOND, "account")
+    sandbox.stats.limit(f"{API}:requests", REQUESTS_PER_WINDOW, REQUESTS_PER_WINDOW / REQUEST_WINDOW_SECONDS, "account")
 
     async def auth_token(request: Request) -> Response:
         body = await _json_body(request)
@@ -1514,6 +1516,7 @@ def run_graphql(state: ShipHeroState, subject: str, body: dict[str, Any]) -> Res
                 "errors": [{"message": f"Too many requests. Try again in {seconds} seconds", "code": 429}]
             }
             return JSONResponse(body_429, status_code=429, headers={"Retry-After": str(seconds)})
+    sandbox.stats.charge(f"{API}:requests", 1)
     built = schema()
     try:
         document = parse(query)
@@ -1557,6 +1560,7 @@ def run_graphql(state: ShipHeroState, subject: str, body: dict[str, Any]) -> Res
                     sandbox.stats.mutation(API, name, False)
             error = _throttle_error(names[0] if names else "", request_id, charge, bucket.available, wait)
             return JSONResponse({"errors": [error], "data": {key: None for key in costs}})
+    sandbox.stats.charge(f"{API}:credits", charge)
     context = {
         "state": state,
         "subject": subject,

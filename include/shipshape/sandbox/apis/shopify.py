@@ -2482,6 +2482,7 @@ def handle_graphql(api: ShopifyApi, version: str, token: str, query: Any, variab
                      field_resolver=_resolve_field, is_awaitable=_never_awaitable)
     data = result.data
     actual = model.cost(operation, ctx.sizes)
+    api.sandbox.stats.charge(f"{API}:cost", actual)  # net of the refund: what the bucket keeps
     if limited:
         bucket.give_back(max(0, requested - actual))
         available = bucket.available
@@ -2541,6 +2542,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
     api = ShopifyApi(sandbox, _CONFIGS.get(sandbox) or ShopifyConfig())
     _APIS[sandbox] = api
     sandbox.register_error_renderer(API, _shopify_error_response)
+    sandbox.stats.limit(f"{API}:cost", api.config.capacity, api.config.restore_rate, "access token")
 
     async def graphql(request: Request) -> Response:
         requested_version = request.path_params["version"]

@@ -929,6 +929,7 @@ class _Api:
         rate = LIVE_MODE_RATE if key.startswith(("sk_live_", "rk_live_")) else TEST_MODE_RATE
         ok, _ = self.state.global_buckets[rate][key].try_take(1)
         if ok:
+            self.sandbox.stats.charge(f"{API}:requests", 1)
             ok, _ = self.state.endpoint_buckets[f"{key}:{endpoint}"].try_take(1)
         if not ok:
             raise rate_limit_error()
@@ -1474,6 +1475,7 @@ def _update_payment_intent(api: _Api, ctx: Ctx, pi_id: str) -> tuple[int, dict, 
 def build(sandbox: Sandbox) -> list[BaseRoute]:
     api = _Api(sandbox)
     sandbox.register_error_renderer(API, _fault_renderer)
+    sandbox.stats.limit(f"{API}:requests", TEST_MODE_RATE, TEST_MODE_RATE, "secret key (test mode, global)")
     routes: list[BaseRoute] = []
     for resource in RESOURCES.values():
         routes.append(api.route(resource.path, _lister(api, resource)))

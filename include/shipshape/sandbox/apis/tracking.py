@@ -373,6 +373,7 @@ def _api_key(request: Request) -> str | None:
 def build(sandbox: Sandbox) -> list[BaseRoute]:
     state = state_for(sandbox)
     sandbox.register_error_renderer(API, render_error)
+    sandbox.stats.limit(f"{API}:requests", BURST, REFILL_PER_SECOND, "API key")
 
     def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -383,6 +384,8 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
                 )
             else:
                 taken, wait = state.buckets[key].try_take(1) if sandbox.rate_limited else (True, 0.0)
+                if taken:
+                    sandbox.stats.charge(f"{API}:requests", 1)
                 response = handler(request) if taken else _rate_limited(wait)
             response.headers["x-ep-request-uuid"] = state.request_uuid()
             return response
