@@ -19,7 +19,8 @@ listens on a unix socket in its data directory *and* on ``127.0.0.1:<port>`` (po
 ``trust`` for local connections, user ``postgres``, database ``shipshape``.
 
 Either way :func:`up` creates the schemas ``raw``, ``staging``, ``intermediate``, ``marts`` and
-``ops`` plus the shared tables ``raw._quarantine`` and ``ops.extraction_state``, idempotently.
+``ops`` plus the shared tables ``raw._quarantine``, ``ops.extraction_state`` and ``ops.rate_buckets``,
+idempotently.
 
 Public functions (the CLI wires ``shipshape warehouse up|down|status`` to them)::
 
@@ -92,6 +93,16 @@ create table if not exists ops.extraction_state (
     last_run_id text,
     updated_at  timestamptz not null default now(),
     primary key (source, stream)
+);
+
+-- Rate-limit buckets shared by the tasks that spend one account's budget (shipshape.ingest.limits).
+create table if not exists ops.rate_buckets (
+    key       text primary key,
+    capacity  double precision not null,
+    rate      double precision not null,
+    available double precision not null,
+    pending   double precision not null default 0,
+    stamp     double precision not null
 );
 """
 

@@ -27,6 +27,7 @@ from shipshape import warehouse
 from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
+from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.sandbox import lifecycle
 from shipshape.sandbox.apis import paypal as paypal_api
@@ -337,7 +338,8 @@ def test_throttled_by_paypal_the_client_waits_what_retry_after_says_and_no_reque
     with serve(world, rate_limits="real", requests_per_second=4) as (sandbox, conn):
         # one request in flight, so the fake clock's arithmetic is exact
         result = run(TRACKERS, db, conn, world.clock, run_id="r2",
-                     settings={"tracker_recent_days": 30, "tracker_concurrency": 1})
+                     settings={"tracker_recent_days": 30, "tracker_concurrency": 1},
+                     buckets=SharedBuckets(db, clock=clock))
         assert sandbox.stats.throttled["paypal"] == 0 and result.retries == 0
         # after the burst of 4, one request every 1/4 s: the pacer's waits add up to that
         assert sum(clock.slept) == pytest.approx((result.requests - 4) / 4, abs=0.3)

@@ -20,6 +20,7 @@ from shipshape import warehouse
 from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
+from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
 from shipshape.sandbox import generate, lifecycle, runner
@@ -93,6 +94,8 @@ def serving(world, faults: str = "none") -> Iterator[Served]:
 
 
 def run(served: Served, stream: ShipHeroStream, db: str, start, end, run_id: str, **kw):
+    # The shared credit bucket runs on the same fake clock as the sandbox's credits.
+    kw.setdefault("buckets", SharedBuckets(db, clock=served.clock))
     return run_stream(stream, warehouse_url=db, interval_start=start, interval_end=end, run_id=run_id,
                       connection=served.conn, **kw)
 
@@ -282,8 +285,9 @@ def test_waits_for_credits_as_the_arithmetic_says_and_is_never_refused(db, world
 
 
 def test_code_30_waits_time_remaining_then_paces_itself(db, world):
-    """A client that wrongly believes the bucket is full is refused once (code 30), waits the
-    `time_remaining` ShipHero names, and from then on paces itself: one refusal, no failed request."""
+    """A client that wrongly believes the bucket is full is refused once (code 30), corrects the shared
+    bucket to the `remaining_credits` ShipHero names (0), and from then on waits exactly page / 60 s
+    before each page (not the whole seconds `time_remaining` rounds to): one refusal, no failed request."""
     with serving(world) as served:
         state = shiphero_api.state_for(served.sandbox)
         bucket = state.credits[state.subject]
@@ -295,6 +299,4 @@ def test_code_30_waits_time_remaining_then_paces_itself(db, world):
         page = 602
         client = served.clients[-1]
         assert served.sandbox.stats.throttled["shiphero"] == 1 == client.throttled
-        first = -(-page // 60)  # the sandbox rounds up to whole seconds: 11 s
-        left = first * 60 - page  # what the first page leaves
-        assert served.clock.sleeps == pytest.approx([first, (page - left) / 60, page / 60], abs=0.0025)
+        assert served.clock.sleeps == pytest.approx([page / 60] * 3, abs=0.0025)

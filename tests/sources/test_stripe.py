@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from shipshape import warehouse
 from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import ApiError, RetryPolicy
+from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import Window
 from shipshape.sandbox import generate, lifecycle
@@ -292,7 +294,9 @@ def test_pacing_keeps_stripe_from_throttling(db):
         stripe_api.state_for(sandbox).set_clock(clock.now)  # the sandbox's buckets refill on it
         paced = ClockedCharges(clock)
         started = clock.now()
-        result = run(db, paced, conn, world, "paced", settings={"page_size": 2})
+        # The account's shared bucket on the same virtual clock as the sandbox's.
+        result = run(db, paced, conn, world, "paced", settings={"page_size": 2},
+                     buckets=SharedBuckets(db, clock=clock.now))
         elapsed = clock.now() - started
         assert result.requests > 50 and result.retries == 0
         assert paced.client.throttled == 0 and sandbox.stats.throttled["stripe"] == 0
@@ -304,7 +308,7 @@ def test_pacing_keeps_stripe_from_throttling(db):
             wipe.execute("truncate raw.stripe__charges; delete from ops.extraction_state")
         greedy = ClockedCharges(clock)
         result = run(db, greedy, with_extra(conn, requests_per_second=1000), world, "greedy",
-                     settings={"page_size": 2})
+                     settings={"page_size": 2}, buckets=SharedBuckets(db, clock=clock.now))
         assert greedy.client.throttled > 0 and result.retries == greedy.client.throttled
         assert sandbox.stats.throttled["stripe"] == greedy.client.throttled
         assert rows(db, "select count(distinct source_id) from raw.stripe__charges") == [(len(world.stripe_charges),)]
@@ -323,6 +327,35 @@ def test_pacing_in_real_time_matches_the_configured_rate(db, monkeypatch):
         elapsed = time.monotonic() - started
     assert result.requests >= 9 and result.retries == 0 and sandbox.stats.throttled["stripe"] == 0
     assert (result.requests - 1) / 5 <= elapsed < (result.requests - 1) / 5 + 1.0
+
+
+def test_streams_running_at_once_share_the_accounts_rate_and_are_never_throttled(db, monkeypatch):
+    """Two Stripe streams at once (as the DAG runs them), each configured at the account's 5 requests/s:
+    through the warehouse's shared bucket they send 5/s together, not 5/s each, so Stripe answers no
+    429 and the pair takes as long as their requests take at 5/s. Real clocks on both sides."""
+    monkeypatch.setattr(stripe_api, "TEST_MODE_RATE", 5)
+    monkeypatch.setattr(stripe_api, "ENDPOINT_RATE", 5)
+    world = generate.build_world(200, seed=17)
+    with serve(world, rate_limits="real") as (sandbox, conn):
+        stripe_api.state_for(sandbox).set_clock(time.monotonic)  # rebuild the buckets at 5/s
+        paced = with_extra(conn, requests_per_second=5)
+        results: dict[str, Any] = {}
+
+        def ingest(name: str) -> None:
+            results[name] = run(db, BY_NAME[name], paced, world, "together", settings={"page_size": 15})
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=ingest, args=(name,)) for name in ("charges", "payment_intents")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    requests = sum(r.requests for r in results.values())
+    assert len(results) == 2 and requests >= 18
+    assert sandbox.stats.throttled["stripe"] == 0 and sum(r.retries for r in results.values()) == 0
+    assert sandbox.stats.charged["stripe:requests"] == requests
+    assert (requests - 1) / 5 <= elapsed < (requests - 1) / 5 + 1.5
 
 
 def test_plan_chooses_listing_events_or_a_full_listing():

@@ -18,6 +18,7 @@ from shipshape import warehouse
 from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
+from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
 from shipshape.sandbox import generate, lifecycle, runner
@@ -206,7 +207,8 @@ def test_configured_pacing_avoids_429s(db, world):
     with serving(world) as served:
         state = tracking_api.state_for(served.sandbox)
         state.buckets = Buckets(1, 0.5, clock=lambda: state.clock())
-        result = served.run(db, world.clock, world.clock, "paced", settings={"tracking_requests_per_second": 0.5})
+        result = served.run(db, world.clock, world.clock, "paced", settings={"tracking_requests_per_second": 0.5},
+                            buckets=SharedBuckets(db, clock=served.clock))
         assert result.inserted == len(world.trackers) and result.retries == 0
         assert served.sandbox.stats.throttled["tracking"] == 0
         assert served.clock.sleeps == pytest.approx([2.0] * (result.requests - 1))

@@ -107,6 +107,10 @@ class ApiClient:
     def before_request(self) -> None:
         """Hook: refresh a token, or wait for a local rate-limit bucket."""
 
+    def share_buckets(self, store: Any) -> None:
+        """Hook: spend this source's rate limit from `store` (`shipshape.ingest.limits.SharedBuckets`), the
+        buckets every task of the source shares, instead of pacing this client alone."""
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         attempt = 0
         while True:

@@ -17,6 +17,7 @@ import httpx
 import psycopg
 
 from shipshape.connections import Connection, get_connection
+from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.loader import RawLoad, read_state
 from shipshape.ingest.records import RawRecord, RecordError
 from shipshape.ingest.stream import ExtractContext, Stream, Window
@@ -65,8 +66,10 @@ def run_stream(
     settings: dict[str, Any] | None = None,
     quarantine_floor: int = 50,
     quarantine_rate: float = 0.05,
+    buckets: SharedBuckets | None = None,
 ) -> StreamResult:
-    """Extract and load `stream` for the run's interval (widened back by `lookback`)."""
+    """Extract and load `stream` for the run's interval (widened back by `lookback`). The source's rate
+    limit is spent from `buckets` (default: the warehouse's shared buckets, on the database's clock)."""
     started_at = datetime.now(UTC)
     clock = time.monotonic()
     connection = connection or get_connection(stream.conn_id)
@@ -75,7 +78,8 @@ def run_stream(
         window = Window(None if state is None else interval_start - lookback, interval_end)
         log.info("%s: extracting %s%s", stream.key, window, " (first load: full history)" if state is None else "")
         load = RawLoad(db, stream.source, stream.name, stream.table, run_id)
-        with stream.open_client(connection, transport) as client:
+        with stream.open_client(connection, transport) as client, buckets or SharedBuckets(warehouse_url) as shared:
+            client.share_buckets(shared)  # the source's other streams, in other tasks, spend the same limit
             ctx = ExtractContext(window=window, previous_state=state, run_id=run_id, client=client, log=log,
                                  settings=dict(settings or {}), warehouse=db)
             last_report = time.monotonic()

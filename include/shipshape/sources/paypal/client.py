@@ -24,6 +24,7 @@ import httpx
 
 from shipshape.connections import Connection
 from shipshape.ingest.http import ApiClient, ApiError, RetryPolicy
+from shipshape.ingest.limits import SharedBucket, SharedBuckets, bucket_key
 from shipshape.secrets import register_secret
 from shipshape.sources.paypal.ratelimit import RequestPacer, requests_per_second
 
@@ -68,6 +69,8 @@ class PayPalClient(ApiClient):
         self.token_expires_at = 0.0
         self.tokens_obtained = 0
         self.pacer = RequestPacer(requests_per_second(conn.extra), clock=clock)
+        self.shared: SharedBucket | None = None
+        self._app = bucket_key("paypal", conn.base_url, conn.login)
         # Streams may send requests from a few threads: one token fetch at a time, one pacer, and
         # per-thread flags (this thread is fetching the token; how many refreshes it did in a row).
         self._token_lock = threading.Lock()
@@ -75,11 +78,19 @@ class PayPalClient(ApiClient):
         self._local = threading.local()
 
     # --- the hooks ApiClient calls
+    def share_buckets(self, store: SharedBuckets) -> None:
+        # The transactions and trackers tasks spend one app's budget: pace them together.
+        if self.pacer.active:
+            self.shared = store.bucket(self._app, self.pacer.burst, self.pacer.rate)
+
     def before_request(self) -> None:
         if not self._in_token_request():
             self._ensure_token()
-        with self._pace_lock:
-            delay = self.pacer.delay()
+        if self.shared is not None:
+            delay = 0.0 if self._in_token_request() else self.shared.reserve(1)
+        else:
+            with self._pace_lock:
+                delay = self.pacer.delay()
         if delay > 0:  # routine pacing: counted, not logged per request (it would flood the task log)
             self.waited += delay
             self.retry.sleep(delay)

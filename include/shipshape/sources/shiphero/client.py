@@ -23,6 +23,7 @@ import httpx
 
 from shipshape.connections import Connection
 from shipshape.ingest.http import ApiClient, ApiError, RetryPolicy
+from shipshape.ingest.limits import SharedBucket, SharedBuckets, bucket_key
 from shipshape.secrets import register_secret
 from shipshape.sources.shiphero.ratelimit import QUOTA_COST, THROTTLE_CODE, CreditBudget, throttle_wait
 
@@ -60,6 +61,11 @@ class ShipHeroClient(ApiClient):
         self._expected_cost = 0  # the operation about to be sent, for the credit check in before_request
         self._parsed: tuple[httpx.Response, Any] | None = None  # the body throttle_delay already parsed
         self.throttled = 0  # code-30 answers received (each one repeated after its wait)
+        # The account's credits as every task of this source spends them (see `share_buckets`), and the
+        # credits the request in flight reserved there (settled when its answer arrives).
+        self._store: SharedBuckets | None = None
+        self._account = bucket_key("shiphero", conn.base_url, self.username or self.refresh_token)
+        self._reserved: float | None = None
 
     # ------------------------------------------------------------------------------------- settings
     def configure(self, settings: dict[str, Any]) -> None:
@@ -119,12 +125,40 @@ class ShipHeroClient(ApiClient):
         return True
 
     # ------------------------------------------------------------------------------------- requests
+    def share_buckets(self, store: SharedBuckets) -> None:
+        self._store = store
+
+    def _shared(self) -> SharedBucket | None:
+        if self._store is None:
+            return None
+        # Half a second of restore below the account's size: a reservation made while the bucket is full
+        # reaches ShipHero a moment later, when the restore it counted on was capped away.
+        margin = 0.5 * self.credits.restore_rate
+        return self._store.bucket(self._account, self.credits.capacity - margin, self.credits.restore_rate,
+                                  reports=True)
+
+    def _settle(self, *, charged: float | None, remaining: float | None) -> None:
+        reserved, self._reserved = self._reserved, None
+        shared = self._shared()
+        if reserved is not None and shared is not None:
+            shared.settle(reserved, charged=charged, reported=remaining)
+
     def before_request(self) -> None:
         if self._authenticating:
             return
         if self._token_stale():
             self._authenticate()
-        if self._expected_cost:
+        if self._reserved is not None:  # the last attempt got no answer to settle with: nothing was charged
+            self._settle(charged=0, remaining=None)
+        shared = self._shared() if self._expected_cost else None
+        if shared is not None:
+            # Every stream of the account queues on one bucket: wait for this operation's turn.
+            self._reserved = float(self._expected_cost)
+            delay = shared.reserve(self._expected_cost)
+            if delay > 0:
+                self.wait(delay, f"credits: the next operation needs {self._expected_cost}, shared by every "
+                                 f"ShipHero stream, {self.credits.restore_rate:g} restored/s")
+        elif self._expected_cost:
             delay = self.credits.delay_for(self._expected_cost)
             if delay > 0:
                 self.wait(delay, f"credits: the next operation needs {self._expected_cost}, about "
@@ -144,6 +178,10 @@ class ShipHeroClient(ApiClient):
             if isinstance(error, dict) and error.get("code") == THROTTLE_CODE:
                 self.throttled += 1
                 wait = throttle_wait(error, self.credits)
+                if self._reserved is not None:  # refused, so charged nothing; the repeat reserves again
+                    remaining = error.get("remaining_credits")
+                    self._settle(charged=0, remaining=remaining if isinstance(remaining, int | float) else None)
+                    wait = 0.0
                 log.info("shiphero: refused for credits (needs %s, has %s); the service says wait %s",
                          error.get("required_credits"), error.get("remaining_credits"), error.get("time_remaining"))
                 return wait
@@ -180,7 +218,9 @@ class ShipHeroClient(ApiClient):
         charged = wrapper.get("complexity")
         charged = charged + (QUOTA_COST if "user_quota" in data else 0) if isinstance(charged, int | float) else cost
         remaining = (data.get("user_quota") or {}).get("credits_remaining")
-        self.credits.charge(charged, remaining=remaining if isinstance(remaining, int | float) else None)
+        remaining = remaining if isinstance(remaining, int | float) else None
+        self.credits.charge(charged, remaining=remaining)
+        self._settle(charged=charged, remaining=remaining)
         return wrapper
 
     def _probe(self) -> None:
@@ -196,6 +236,7 @@ class ShipHeroClient(ApiClient):
         if isinstance(remaining, int | float):
             self.credits.observe(remaining, capacity=quota.get("max_available"),
                                  restore_rate=quota.get("increment_rate"))
+            self._settle(charged=QUOTA_COST, remaining=remaining)
             log.info("shiphero: %s credits available (bucket %g, %g restored/s)", remaining,
                      self.credits.capacity, self.credits.restore_rate)
         else:

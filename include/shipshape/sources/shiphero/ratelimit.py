@@ -15,7 +15,10 @@ returned, which can be less than the page asked for, and a sandbox with rate lim
 nothing). Without it (or before the first answer) the estimate is lowered by the operation's reported
 `complexity`, or corrected by a code-30 error's `remaining_credits`, and refilled by the restore rate
 as time passes. Before a request whose expected cost the estimate can't pay, the client waits
-(required - remaining) / rate seconds instead of being refused.
+(required - remaining) / rate seconds instead of being refused. Under the ingest runner the three
+ShipHero streams spend one account, so the client reserves each operation's credits from the warehouse's
+shared bucket instead (`shipshape.ingest.limits`, corrected by the same `credits_remaining` counts), and
+this local estimate only serves a client used on its own.
 """
 
 from __future__ import annotations

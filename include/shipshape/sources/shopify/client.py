@@ -8,7 +8,10 @@
 - Throttling: Shopify throttles by query cost inside HTTP 200 answers (see `ratelimit`). Before each
   request the client waits until its bucket estimate holds the request's cost (known from the last time
   the same query and page size ran); a `THROTTLED` answer is repeated after exactly the wait Shopify's
-  own figures imply. HTTP 429/5xx and transport errors are retried by `ApiClient` (Retry-After honoured).
+  own figures imply. Under the ingest runner both Shopify streams spend one shop's bucket, so once an
+  answer has told the bucket's size the estimate is the warehouse's shared bucket
+  (`shipshape.ingest.limits`): each request reserves its cost there and settles it from the answer.
+  HTTP 429/5xx and transport errors are retried by `ApiClient` (Retry-After honoured).
 - Query cost above the single-query maximum (1000, `MAX_COST_EXCEEDED`), or above the whole bucket, is
   raised as `QueryCostExceeded` so the pager can ask for smaller pages.
 """
@@ -25,6 +28,7 @@ import httpx
 
 from shipshape.connections import Connection
 from shipshape.ingest.http import RETRY_STATUSES, ApiClient, ApiError, RetryPolicy, retry_after_seconds
+from shipshape.ingest.limits import SharedBucket, SharedBuckets, bucket_key
 from shipshape.secrets import register_secret
 from shipshape.sources.shopify.ratelimit import CostBucket
 
@@ -81,6 +85,11 @@ class ShopifyClient(ApiClient):
         self._next_cost: float | None = None
         self._parsed: tuple[httpx.Response, Any] | None = None
         self._version_checked = False
+        # The shop's bucket as every task of this app spends it (see `share_buckets`), and the points the
+        # request in flight reserved there (settled from its answer's cost).
+        self._store: SharedBuckets | None = None
+        self._shop = bucket_key("shopify", base_url, access_token)
+        self._reserved: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection, transport: httpx.BaseTransport | None = None,
@@ -152,17 +161,54 @@ class ShopifyClient(ApiClient):
                         self.api_version, served)
 
     # ------------------------------------------------------------------------------------ throttling
+    def share_buckets(self, store: SharedBuckets) -> None:
+        self._store = store
+
+    def _shared(self) -> SharedBucket | None:
+        """The shared bucket, once an answer told us its size and restore rate (Shopify's plans differ)."""
+        if self._store is None or not self.bucket.maximum or not self.bucket.restore_rate:
+            return None
+        # Half a second of restore below the size: a reservation made while the bucket is full reaches
+        # Shopify a moment later, when the restore it counted on was capped away.
+        rate = self.bucket.restore_rate
+        return self._store.bucket(self._shop, self.bucket.maximum - 0.5 * rate, rate, reports=True)
+
     def before_request(self) -> None:
-        seconds, why = self.bucket.delay_for(self._next_cost)
-        self.wait(seconds, why)
+        shared = self._shared()
+        if shared is None:
+            seconds, why = self.bucket.delay_for(self._next_cost)
+            self.wait(seconds, why)
+            return
+        if self._reserved is not None:  # the last attempt got no GraphQL answer: it cost nothing
+            shared.settle(self._reserved, charged=0)
+        # Both Shopify streams (and any other task of the app) queue on one bucket. A query whose cost is
+        # not known yet reserves nothing but still waits behind the others' debt; its answer is charged.
+        self._reserved = self._next_cost or 0.0
+        seconds = shared.reserve(self._reserved)
+        self.wait(seconds, f"query cost {self._reserved:g} from the shop's shared bucket, restoring at "
+                           f"{self.bucket.restore_rate:g}/s")
+
+    def _settle(self, cost: dict[str, Any], throttled: bool) -> None:
+        shared = self._shared()
+        if shared is None:
+            return
+        reported = _dig(cost, "throttleStatus", "currentlyAvailable")
+        actual = 0.0 if throttled else float(cost.get("actualQueryCost") or 0)
+        reserved, self._reserved = self._reserved, None
+        if reserved is None:  # sent before the bucket was known: record what it cost
+            reserved = actual
+            shared.reserve(actual)
+        shared.settle(reserved, charged=actual, reported=reported if isinstance(reported, int | float) else None)
 
     def throttle_delay(self, response: httpx.Response) -> float | None:
         body = _json(response)
         self._parsed = (response, body)
         cost = _dig(body, "extensions", "cost")
+        throttled = _throttled(body)
         if isinstance(cost, dict):
             self.bucket.observe(cost)
-        if not _throttled(body):
+            self._settle(cost, throttled)
+        if not throttled:
             return None
         requested = float(cost.get("requestedQueryCost") or 0) if isinstance(cost, dict) else 0.0
         if self.bucket.exceeds_bucket(requested):
@@ -172,6 +218,8 @@ class ShopifyClient(ApiClient):
         seconds, _ = self.bucket.delay_for(requested)
         # The next attempt is the same request: remember its cost so before_request checks it again.
         self._next_cost = requested or self._next_cost
+        if self._shared() is not None:
+            return 0.0  # before_request reserves it again, behind every other task's debt
         return seconds
 
     def pause(self, seconds: float, why: str) -> None:

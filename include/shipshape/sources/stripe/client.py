@@ -25,6 +25,7 @@ import httpx
 
 from shipshape.connections import Connection
 from shipshape.ingest.http import ApiClient, ApiError, RetryPolicy
+from shipshape.ingest.limits import SharedBucket, SharedBuckets, bucket_key
 from shipshape.secrets import register_secret
 from shipshape.sources.stripe.ratelimit import RequestPacer, configured_rate, limited_reason
 
@@ -65,12 +66,23 @@ class StripeClient(ApiClient):
             transport=transport,
         )
         self.pacer = RequestPacer(configured_rate(conn.extra, key), clock=clock)
+        self.shared: SharedBucket | None = None
+        self._account = bucket_key("stripe", conn.base_url, key)
         self.throttled = 0  # 429s Stripe answered
         self.paced = 0.0  # seconds spent waiting for the pacer
         self.http.event_hooks["response"].append(self._observe)
 
+    def share_buckets(self, store: SharedBuckets) -> None:
+        # One request at a time, `rate` a second, for all the account's streams together: the same
+        # no-burst spacing as the local pacer, but the four Stripe tasks no longer each send at the full
+        # rate. The local pacer's slow-down on a 429 still applies on top (someone else spends it).
+        self.shared = store.bucket(self._account, 1.0, self.pacer.ceiling)
+
     def before_request(self) -> None:
         delay = self.pacer.delay()
+        if self.shared is not None:
+            # The shared bucket sets the account's pace; the local pacer only adds its 429 slow-down.
+            delay = max(self.shared.reserve(1), delay if self.pacer.rate < self.pacer.ceiling else 0.0)
         if delay > 0:
             # Not through `wait()`: at 25 requests a second that would log every request.
             self.paced += delay

@@ -16,9 +16,10 @@ limit, and in live mode a stream spends nearly all its requests on one list endp
 is 25/s; it also leaves three quarters of the live budget to the merchant's checkout, as Stripe asks of
 background jobs. `requests_per_second` in the connection's extra overrides it.
 
-Several Stripe streams running at once share one account budget the pacer cannot see. When a 429
-arrives anyway, the pacer halves its rate (down to a floor) and wins it back additively on successes,
-so concurrent tasks settle under the shared limit instead of retrying in lockstep.
+Several Stripe streams running at once share one account budget. Under the ingest runner they pace
+together through the warehouse's shared bucket (`shipshape.ingest.limits`): one request every 1/rate s
+for the whole account. When a 429 arrives anyway (another consumer of the account), the pacer halves its
+rate (down to a floor) and wins it back additively on successes, on top of the shared pace.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import httpx
 
 from shipshape.connections import Connection
 from shipshape.ingest.http import ApiClient, ApiError, RetryPolicy
+from shipshape.ingest.limits import SharedBuckets, bucket_key
 from shipshape.sources.tracking.ratelimit import RequestPacer
 
 
@@ -41,15 +42,28 @@ class TrackingClient(ApiClient):
                          timeout=timeout, auth=httpx.BasicAuth(api_key, ""))
         self.clock = clock
         self.pacer: RequestPacer | None = None
+        self._store: SharedBuckets | None = None
+        self._account = bucket_key("tracking", base_url, api_key)
+        # A deployment that knows its account's limit sets it on the connection, as for Stripe and PayPal.
+        self.configure({"tracking_requests_per_second": conn.extra.get("requests_per_second"),
+                        "tracking_burst": conn.extra.get("burst", 1)})
 
     def configure(self, settings: dict[str, Any]) -> None:
         rate = settings.get("tracking_requests_per_second")
         if rate:
-            self.pacer = RequestPacer(float(rate), float(settings.get("tracking_burst", 1)), clock=self.clock)
+            self.pacer = RequestPacer(float(rate), float(settings.get("tracking_burst") or 1), clock=self.clock)
+
+    def share_buckets(self, store: SharedBuckets) -> None:
+        self._store = store
 
     def before_request(self) -> None:
-        if self.pacer is not None:
-            self.wait(self.pacer.delay(), "pacing to the configured request rate")
+        if self.pacer is None:
+            return
+        if self._store is not None:  # every task using this key paces together
+            delay = self._store.bucket(self._account, self.pacer.burst, self.pacer.rate).reserve(1)
+        else:
+            delay = self.pacer.delay()
+        self.wait(delay, "pacing to the configured request rate")
 
     def get_json(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         response = self.request("GET", self.prefix + path, params=params)

@@ -6,8 +6,10 @@ that long before repeating (exponential backoff with jitter when the header is m
 emulates it as a bucket of 100 requests per key refilled at 20 per second.
 
 Where a deployment knows its account's limit, `RequestPacer` spaces requests to stay under it, so the
-429s never happen: set `tracking_requests_per_second` (and optionally `tracking_burst`) in the run's
-settings. Off by default: a listing of 100 trackers per request rarely needs it.
+429s never happen: set `requests_per_second` (and optionally `burst`) in the connection's extra, or
+`tracking_requests_per_second` / `tracking_burst` in the run's settings. Under the ingest runner the
+pace is kept in the warehouse's shared bucket (`shipshape.ingest.limits`), so every task using the key
+paces together. Off by default: a listing of 100 trackers per request rarely needs it.
 """
 
 from __future__ import annotations
