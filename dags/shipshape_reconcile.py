@@ -1,12 +1,20 @@
-"""shipshape_reconcile: dbt over the raw tables, then the quality gate, then push_corrections.
+"""shipshape_reconcile: dbt over the raw tables, the quality gates, then push_corrections.
 
 Scheduled on the Assets `shipshape_ingest` updates (one per raw table): a run starts once every raw
 table has been updated since the last run. dbt runs through Cosmos, a task per seed and model, each
 followed by its tests; the tasks are rendered from the committed manifest `dbt_project/manifest.json`
 (regenerate it with `make manifest` after changing models), so parsing this file never runs dbt. Every
 model judges the data as of the run's data interval end (dbt var `as_of`), so a rerun gives the same
-answer. The gate (Great Expectations) and `push_corrections` are placeholders here; issue 5 fills them.
-Logic lives in `shipshape.reconcile`; this file only wires it.
+answer.
+
+Two Great Expectations gates guard the push: `raw_quality_gate` on what ingest landed (beside dbt, so a
+bad load still leaves analysts fresh marts, only never acted on) and `quality_gate` on the marts. A
+failed expectation fails its gate, naming each failure and its observed value, and `push_corrections`
+does not run. The push is a dry run unless applying is switched on: the `apply` param for one run, the
+SHIPSHAPE_APPLY_CORRECTIONS setting for a deployment, or every target being the local sandbox. A plan
+above the circuit breaker's limit is refused unless `override_circuit_breaker` is set for the run.
+Logic lives in `shipshape.reconcile`, `shipshape.quality` and `shipshape.corrections`; this file only
+wires it.
 """
 
 from __future__ import annotations
@@ -14,8 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import Asset, dag
+from airflow.sdk import Asset, Param, dag, task
 from cosmos import DbtTaskGroup
 
 from shipshape.ingest.catalog import all_streams, raw_asset_uri
@@ -36,6 +43,13 @@ AS_OF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
     max_active_runs=1,  # mismatch_history is incremental: runs must apply in order
     tags=["shipshape", "reconcile", "dbt"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
+    params={
+        "apply": Param(None, type=["null", "boolean"],
+                       description="send the corrections (true), only record the plan (false); "
+                                   "unset: the deployment setting, else apply only against the sandbox"),
+        "override_circuit_breaker": Param(False, type="boolean",
+                                          description="apply a plan larger than max(50, 5 %) of the orders"),
+    },
     doc_md=__doc__,
 )
 def shipshape_reconcile():
@@ -47,15 +61,34 @@ def shipshape_reconcile():
         render_config=wiring.render_config(),
         operator_args={
             "vars": {"as_of": AS_OF},
-            "install_deps": False,
             "retries": 2,
         },
         default_args={"retries": 2},
     )
-    # Placeholders for issue 5: the Great Expectations gate on the marts, then the corrections push.
-    quality_gate = EmptyOperator(task_id="quality_gate")
-    push_corrections = EmptyOperator(task_id="push_corrections")
-    dbt >> quality_gate >> push_corrections
+
+    # one retry, for a lost connection: a failed expectation fails the same way again
+    @task(retries=1)
+    def raw_quality_gate(run_id=None, data_interval_end=None, dag_run=None):
+        from shipshape.reconcile.tasks import quality_gate, run_as_of
+
+        return quality_gate("raw", as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
+
+    @task(retries=1)
+    def quality_gate(run_id=None, data_interval_end=None, dag_run=None):
+        from shipshape.reconcile.tasks import quality_gate, run_as_of
+
+        return quality_gate("marts", as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
+
+    @task(retries=1)  # failed actions never fail the task (the outbox retries them on later runs)
+    def push_corrections(run_id=None, params=None):
+        from shipshape.reconcile.tasks import push_corrections
+
+        return push_corrections(run_id=run_id, apply=params["apply"],
+                                override_circuit_breaker=bool(params["override_circuit_breaker"]))
+
+    marts_gate = quality_gate()
+    dbt >> marts_gate
+    [raw_quality_gate(), marts_gate] >> push_corrections()
 
 
 shipshape_reconcile()

@@ -47,7 +47,9 @@ def connection_env(base_url: str, credentials: dict[str, dict[str, str]]) -> dic
     """The AIRFLOW_CONN_* variables that point every API connection of SPEC.md at a sandbox.
 
     JSON-form Airflow connections: `schema` is the URL scheme, `extra.base_path` the prefix the sandbox
-    serves the API under (empty for the real service)."""
+    serves the API under (empty for the real service), and `extra.sandbox` marks the connection as the
+    local sandbox, where push_corrections applies by default (with a loopback host; see
+    shipshape.corrections.writers.is_sandbox)."""
     from urllib.parse import urlsplit
 
     from shipshape.sandbox.server import SHOPIFY_API_VERSION
@@ -62,7 +64,7 @@ def connection_env(base_url: str, credentials: dict[str, dict[str, str]]) -> dic
             "schema": parts.scheme,
             "login": login,
             "password": password,
-            "extra": {"base_path": f"/{name}", **extra},
+            "extra": {"base_path": f"/{name}", "sandbox": True, **extra},
         }
         return json.dumps(body, separators=(",", ":"))
 

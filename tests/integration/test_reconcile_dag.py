@@ -44,11 +44,15 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
         assert any(tid.startswith(f"dbt.{name}_") for tid in task_ids), f"no task for {name}"
     for name in ("correction_plan", "mismatch_history", "mismatch_daily", "fct_order_reconciliation"):
         assert f"dbt.{name}_model_build" in task_ids
-    gate, push = reconcile.get_task("quality_gate"), reconcile.get_task("push_corrections")
-    assert "push_corrections" in gate.downstream_task_ids
-    assert gate.upstream_task_ids, "the gate runs after dbt"
+    gate, raw_gate = reconcile.get_task("quality_gate"), reconcile.get_task("raw_quality_gate")
+    push = reconcile.get_task("push_corrections")
+    assert push.upstream_task_ids == {"quality_gate", "raw_quality_gate"}, "both gates guard the push"
+    assert "dbt.correction_plan_model_build" in gate.upstream_task_ids, "the marts gate runs after dbt"
+    assert not push.downstream_task_ids, "the push is the last task"
+    assert set(reconcile.params) >= {"apply", "override_circuit_breaker"}
+    assert reconcile.params["apply"] is None, "no run applies unless told to (or against the sandbox)"
     assert all(t.retries >= 1 for t in reconcile.tasks)
-    assert "shipshape" in reconcile.tags and push.task_id == "push_corrections"
+    assert "shipshape" in reconcile.tags and raw_gate.trigger_rule == "all_success"
 
 
 ORDERS = 5000

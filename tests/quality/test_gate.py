@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 
+import pendulum
 import psycopg
 import pytest
 
@@ -79,7 +80,8 @@ def test_a_clean_build_passes_both_gates_offline_and_records_everything(built_cl
     as_of = built_world.clock
 
     raw = run_gate("raw", built_clone, as_of=as_of, run_id="clean", settings=gate_settings)
-    marts = run_gate("marts", built_clone, as_of=as_of, run_id="clean", settings=gate_settings)
+    # as Airflow hands it over: a pendulum DateTime (GX once lost its zone, failing every range check)
+    marts = run_gate("marts", built_clone, as_of=pendulum.instance(as_of), run_id="clean", settings=gate_settings)
 
     for result in (raw, marts):
         assert isinstance(result, GateResult) and result.success and not result.failures

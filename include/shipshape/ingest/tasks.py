@@ -14,15 +14,6 @@ from shipshape.ingest.runner import run_stream
 log = logging.getLogger(__name__)
 
 
-def warehouse_url() -> str:
-    """The warehouse to load into, bootstrapped (schemas, ops tables) and ready."""
-    url = warehouse.resolve_url()
-    if url is None:
-        return warehouse.up()
-    warehouse.bootstrap(url)
-    return url
-
-
 def ingest_stream(
     stream_key: str,
     *,
@@ -42,7 +33,7 @@ def ingest_stream(
         )
     result = run_stream(
         streams[stream_key],
-        warehouse_url=warehouse_url(),
+        warehouse_url=warehouse.up(),
         interval_start=data_interval_start,
         interval_end=data_interval_end,
         run_id=run_id,

@@ -100,7 +100,8 @@ def run_gate(suite: str, warehouse_url: str | None = None, *, as_of: datetime, r
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, not {suite!r}")
     if as_of.tzinfo is None:
         raise ValueError("as_of must be time-zone aware")
-    as_of = as_of.astimezone(UTC)
+    # a plain datetime: Airflow hands over pendulum's DateTime, which GX serialises without its zone
+    as_of = datetime.fromtimestamp(as_of.timestamp(), tz=UTC)
     settings = settings or GateSettings.from_env()
     url = warehouse_url or warehouse.up()
     started_at = datetime.now(UTC)

@@ -78,7 +78,8 @@ def dbt_executable() -> Path:
 
 
 def project_config() -> ProjectConfig:
-    return ProjectConfig(manifest_path=dbt.manifest_path(), project_name="shipshape")
+    # the project has no packages: no `dbt deps` before each task
+    return ProjectConfig(manifest_path=dbt.manifest_path(), project_name="shipshape", install_dbt_deps=False)
 
 
 def profile_config() -> ProfileConfig:
