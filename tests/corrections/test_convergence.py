@@ -6,9 +6,9 @@ target connection is the sandbox, so it applies by default). After one more inge
 correctable code is gone from marts.fct_order_reconciliation and from the sandbox's ground truth, the
 alert-only codes are untouched, and a second push sends nothing (the sandbox receives no mutation).
 
-Ingest polls the PayPal trackers of captures older than a week once per 24 h cycle, so the second ingest
-asks for every capture's trackers (setting tracker_cycle_hours=0): in production a tracker the push adds
-to an old capture shows in the warehouse on that capture's turn, within a day.
+Ingest polls the PayPal trackers of captures older than a week only once per 24 h cycle, but asks again
+on its next run for every capture the push added a tracker to (ops.correction_log), so the second
+ingest, with default settings, already sees them.
 """
 
 from __future__ import annotations
@@ -63,10 +63,8 @@ def test_apply_converges_and_a_second_push_sends_nothing(fresh_database, tmp_pat
         assert truth["inventory_mismatches"] == []
 
         # The writes happened at the world clock; a moment later the next extraction window holds them.
-        # PayPal trackers of captures older than a week are polled once per cycle (24 h) by ingest, not
-        # every run: this ingest asks for all of them, as the run on their turn would.
         sandbox.advance(1 / 3600)
-        ingest_and_reconcile(world, url, tmp_path, settings={"tracker_cycle_hours": 0})
+        ingest_and_reconcile(world, url, tmp_path)
         after = mart_codes(url)
         assert {c: n for c, n in after.items() if c in CORRECTABLE} == {}, after
         assert inventory_mismatches(url) == 0
