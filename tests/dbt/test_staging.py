@@ -128,7 +128,8 @@ def test_staging_builds_counts_values_and_reruns(world, staged, tmp_path):
     # every model, seed and test ran, and none so much as warned (vendor vocabularies warn, not fail)
     assert result.not_passed() == {}
     kinds = {uid.split(".")[0] for uid in result.statuses()}
-    assert kinds == {"model", "seed", "test", "unit_test"}
+    # "operation": the on-run-start hook that creates incremental staging's state table
+    assert kinds == {"model", "seed", "test", "unit_test", "operation"}
     assert sum(uid.startswith("model.") for uid in result.statuses()) == len(STAGING_MODELS)
 
     with psycopg.connect(url) as conn:

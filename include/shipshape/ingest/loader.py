@@ -40,6 +40,7 @@ create table if not exists raw.{table} (
     primary key (source_id, payload_hash)
 );
 create index if not exists {updated_index} on raw.{table} (source_updated_at);
+create index if not exists {extracted_index} on raw.{table} (extracted_at);
 """
 
 OPS_DDL = """
@@ -90,7 +91,8 @@ class RawLoad:
         with conn.cursor() as cur:
             # DDL first, each statement idempotent; concurrent tasks of other streams create other tables.
             cur.execute(sql.SQL(RAW_TABLE_DDL).format(
-                table=sql.Identifier(table), updated_index=sql.Identifier(f"{table}__updated")))
+                table=sql.Identifier(table), updated_index=sql.Identifier(f"{table}__updated"),
+                extracted_index=sql.Identifier(f"{table}__extracted")))
             cur.execute("select pg_advisory_xact_lock(hashtext('shipshape.ops_ddl'))")
             cur.execute(OPS_DDL)
         conn.commit()  # release the DDL lock now; the load itself is the next transaction

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'tracker_id'}) }}
+
 -- One row per PayPal shipment tracker (Add Tracking API): its latest version as of var('as_of'), the
 -- tracking number normalised (trimmed, upper case).
 with

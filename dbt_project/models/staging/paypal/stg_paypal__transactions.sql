@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'transaction_id'}) }}
+
 -- One row per PayPal transaction (Transaction Search): its latest version as of var('as_of'). Captures
 -- (T0006, PayPal Checkout) and refunds (T1107, paypal_reference_id = the refunded capture) are the rows
 -- that make a PayPal payment; amounts are signed as PayPal reports them (refunds negative).

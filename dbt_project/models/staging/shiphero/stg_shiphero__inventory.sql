@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'warehouse_product_id'}) }}
+
 -- One row per (SKU, warehouse) of ShipHero's physical stock: its latest version as of var('as_of'), with
 -- SPEC's available = on hand - allocated - reserve (ShipHero's own `available` kept as reported).
 with

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'shiphero_order_id'}) }}
+
 -- One row per line item of a ShipHero order (its latest version as of var('as_of')).
 with
 

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'shiphero_order_id'}) }}
+
 -- One row per ShipHero (3PL) order: its latest version as of var('as_of'), with the Shopify order it
 -- claims normalised for linking (partner_order_id = Shopify order id, order_number = Shopify order name).
 with

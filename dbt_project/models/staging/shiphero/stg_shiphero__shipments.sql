@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'shipment_id'}) }}
+
 -- One row per ShipHero shipment: its latest version as of var('as_of').
 with
 

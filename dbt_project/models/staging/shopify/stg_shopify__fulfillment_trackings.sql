@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'order_gid'}) }}
+
 -- One row per tracking number on a Shopify fulfillment (trackingInfo), normalised (trimmed, upper case);
 -- entries without a number are left out.
 with
@@ -9,6 +11,7 @@ fulfillments as (
             (orders.payload ->> 'legacyResourceId')::bigint,
             {{ shopify_legacy_id("orders.payload ->> 'id'") }}
         ) as shopify_order_id,
+        orders.source_id as order_gid,
         fulfillment.item ->> 'status' as fulfillment_status,
         fulfillment.item -> 'trackingInfo' as tracking_info
     from ({{ latest_versions('shopify', 'shopify__orders') }}) as orders
@@ -22,6 +25,7 @@ trackings as (
     select
         fulfillments.fulfillment_id,
         fulfillments.shopify_order_id,
+        fulfillments.order_gid,
         fulfillments.fulfillment_status,
         tracking.position,
         {{ normalize_tracking("tracking.item ->> 'number'") }} as tracking_number,
@@ -37,6 +41,7 @@ trackings as (
 select
     fulfillment_id,
     shopify_order_id,
+    order_gid,
     fulfillment_status,
     position,
     tracking_number,

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'inventory_item_gid'}) }}
+
 -- One row per Shopify inventory item (a SKU's stock record): its latest version as of var('as_of').
 with
 

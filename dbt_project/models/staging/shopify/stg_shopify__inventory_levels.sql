@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'inventory_item_gid'}) }}
+
 -- One row per (inventory item, location): Shopify's stock of a SKU at a location, with the location's
 -- fulfillment service (SPEC's inventory check sums the locations ShipHero fulfils, handle 'shiphero').
 with
@@ -12,6 +14,7 @@ levels as (
             (items.payload ->> 'legacyResourceId')::bigint,
             {{ shopify_legacy_id('items.source_id') }}
         ) as inventory_item_id,
+        items.source_id as inventory_item_gid,
         items.payload ->> 'sku' as sku,
         level_node.item as level_json
     from items
@@ -23,6 +26,7 @@ levels as (
 
 select
     inventory_item_id,
+    inventory_item_gid,
     sku,
     {{ shopify_legacy_id("level_json -> 'location' ->> 'id'") }} as location_id,
     level_json -> 'location' ->> 'id' as location_gid,

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'order_gid'}) }}
+
 -- One row per line item of a Shopify order (its latest version as of var('as_of')).
 with
 
@@ -12,6 +14,7 @@ select
         (orders.payload ->> 'legacyResourceId')::bigint,
         {{ shopify_legacy_id("orders.payload ->> 'id'") }}
     ) as shopify_order_id,
+    orders.source_id as order_gid,
     line_node.position,
     line_node.item ->> 'sku' as sku,
     line_node.item ->> 'name' as line_item_name,

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'order_gid'}) }}
+
 -- One row per Shopify order: its latest version as of var('as_of'), money in major units (shop money),
 -- ids normalised for linking. Nested lists are in the stg_shopify__order_* / fulfillment* models.
 with

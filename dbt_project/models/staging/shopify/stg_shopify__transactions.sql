@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'order_gid'}) }}
+
 -- One row per transaction of a Shopify order (its latest version as of var('as_of')), with the gateway
 -- reference that links it to a Stripe PaymentIntent or a PayPal capture (SPEC.md "Linking the systems").
 with
@@ -14,6 +16,7 @@ transactions as (
             (orders.payload ->> 'legacyResourceId')::bigint,
             {{ shopify_legacy_id("orders.payload ->> 'id'") }}
         ) as shopify_order_id,
+        orders.source_id as order_gid,
         txn.position,
         txn.item ->> 'kind' as kind,
         txn.item ->> 'status' as status,
@@ -45,6 +48,7 @@ select
     transaction_id,
     transaction_gid,
     shopify_order_id,
+    order_gid,
     position,
     kind,
     status,

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'charge_id'}) }}
+
 -- One row per Stripe Charge: its latest version as of var('as_of'), money in major units.
 with
 

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'dispute_id'}) }}
+
 -- One row per Stripe Dispute: its latest version as of var('as_of'), money in major units.
 with
 

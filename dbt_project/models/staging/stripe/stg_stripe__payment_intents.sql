@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'payment_intent_id'}) }}
+
 -- One row per Stripe PaymentIntent: its latest version as of var('as_of'), money in major units.
 with
 

@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'refund_id'}) }}
+
 -- One row per Stripe Refund: its latest version as of var('as_of'), money in major units.
 with
 

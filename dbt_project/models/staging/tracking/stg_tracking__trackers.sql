@@ -1,3 +1,5 @@
+{{ config(meta={'raw_key': 'tracker_id'}) }}
+
 -- One row per carrier tracker (EasyPost-style): its latest version as of var('as_of'), the tracking code
 -- normalised (trimmed, upper case) to match ShipHero label tracking numbers.
 with
