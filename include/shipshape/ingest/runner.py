@@ -79,7 +79,9 @@ def run_stream(
         log.info("%s: extracting %s%s", stream.key, window, " (first load: full history)" if state is None else "")
         load = RawLoad(db, stream.source, stream.name, stream.table, run_id)
         with stream.open_client(connection, transport) as client, buckets or SharedBuckets(warehouse_url) as shared:
-            client.share_buckets(shared)  # the source's other streams, in other tasks, spend the same limit
+            share = getattr(client, "share_buckets", None)  # an ApiClient's hook; a stream may bring its own client
+            if share is not None:
+                share(shared)  # the source's other streams, in other tasks, spend the same limit
             ctx = ExtractContext(window=window, previous_state=state, run_id=run_id, client=client, log=log,
                                  settings=dict(settings or {}), warehouse=db)
             last_report = time.monotonic()
