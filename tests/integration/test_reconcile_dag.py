@@ -87,3 +87,36 @@ def test_ingest_then_reconcile_equals_the_truth(seed, fresh_database, airflow_db
     print(f"\nseed {seed}, through shipshape_ingest and shipshape_reconcile: {comparison.report()}")
     problems = comparison.problems(world.clock)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.integration
+def test_hostile_input_fails_the_gate_and_nothing_is_pushed(fresh_database, airflow_db, monkeypatch):
+    """`--faults hostile`: malformed records land in quarantine, the raw gate fails naming the broken
+    expectation with its observed value, push_corrections never runs, and the sandbox receives no write."""
+    warehouse.bootstrap(fresh_database)
+    monkeypatch.setenv("AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE", fresh_database)
+    world = build_world(300, seed=3)
+    sandbox = Sandbox(world, faults="hostile", rate_limits="off")
+    with running(sandbox) as base:
+        for name, value in connection_env(base, sandbox.credentials.as_json()).items():
+            monkeypatch.setenv(name, value)
+        bag = dagbag()
+        assert str(bag.dags["shipshape_ingest"].test(logical_date=world.clock).state) == "success"
+        run = bag.dags["shipshape_reconcile"].test(logical_date=world.clock)
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        writes = {op: n for op, n in sandbox.stats.mutations_received.items()
+                  if op != "shopify:bulkOperationRunQuery"}  # a bulk export is a read
+    assert str(run.state) == "failed"
+    assert states["raw_quality_gate"] == "failed" and states["push_corrections"] == "upstream_failed", states
+    assert writes == {}, f"the sandbox received writes: {writes}"
+    with psycopg.connect(fresh_database) as conn:
+        failed = conn.execute("select expectation, observed_value from ops.quality_results"
+                              " where suite = 'raw' and not success").fetchall()
+        quarantined = conn.execute("select count(*) from raw._quarantine").fetchone()[0]
+        outbox = conn.execute("select to_regclass('ops.correction_log')").fetchone()[0]
+        logged = outbox is not None and conn.execute("select count(*) from ops.correction_log").fetchone()[0]
+    assert quarantined > 0
+    assert [name for name, _ in failed] == [
+        "raw._quarantine: no record quarantined by the ingest runs being reconciled"], failed
+    assert failed[0][1] == quarantined
+    assert not logged, "no correction was even planned"
