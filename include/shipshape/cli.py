@@ -154,12 +154,21 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Warehouse and sandbox up, then the ingest DAG against the sandbox; print what landed."""
+    """The pipeline end to end against the sandbox, twice: ingest -> reconcile (dbt, the quality gates,
+    push_corrections applying the plan to the sandbox); then the sandbox's clock moves on an hour and it
+    runs again, so the corrections show up as mismatches gone. Prints what landed, the mismatches by
+    code against the sandbox's truth, and the actions applied."""
     from shipshape import demo, warehouse
     from shipshape.sandbox.runner import running
     from shipshape.sandbox.truth import compute_truth
 
-    url = warehouse.resolve_url() or warehouse.up()
+    configured = warehouse.resolve_url()
+    if configured:
+        url = configured
+        print("note: AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE is set, so the demo uses that database as it is; on a "
+              "database an earlier demo used, the corrections it applied are not sent again")
+    else:
+        url = demo.fresh_demo_database(warehouse.up())
     warehouse.bootstrap(url)
     print(f"warehouse: {warehouse.mask_url(url)}")
     args.host = "127.0.0.1"
@@ -167,31 +176,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with running(sandbox, port=args.port) as base:
         world = sandbox.world
         print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {world.clock.isoformat()})")
-        summary = summarise_truth(compute_truth(world))
-        print(f"the sandbox's ground truth: {summary['orders_with_a_mismatch']} of {summary['orders']} orders "
-              f"disagree somewhere; {summary['orphan_payments']} orphan payments; "
-              f"{summary['inventory_mismatches']} SKUs out of sync")
         # the reconcile DAG's dbt (Cosmos) reads the warehouse from the Airflow connection, so the embedded
         # warehouse is handed to Airflow as `shipshape_warehouse` too
         demo.configure_airflow(warehouse.project_root() / ".data" / "airflow", demo.dags_folder(),
                                {**connection_env(base, sandbox.credentials.as_json()), warehouse.CONN_ENV: url})
-        print(f"\nrunning shipshape_ingest for the hour ending {world.clock.isoformat()} (Airflow dag.test) …",
-              flush=True)
-        state = demo.run_dag("shipshape_ingest", world.clock)
-        print(f"shipshape_ingest: {state}")
-        demo.print_raw_counts(url)
-        requests = sandbox.stats.as_json()
-        print(f"\nsandbox served {requests['requests_total']} requests ({requests['throttled_total']} throttled)")
-        if state != "success":
-            return 1
-        # Asset-scheduled, but dag.test() runs it for a logical date: the same as-of as the ingest run
-        print(f"\nrunning shipshape_reconcile as of {world.clock.isoformat()} (dbt through Cosmos, a task per "
-              "model; a few minutes) …", flush=True)
-        state = demo.run_dag("shipshape_reconcile", world.clock)
-        print(f"shipshape_reconcile: {state}")
-        if state == "success":
-            demo.print_mismatches(url, summary)
-    return 0 if state == "success" else 1
+        for round_ in (1, 2):
+            if round_ == 2:
+                sandbox.advance(1)
+                print(f"\n===== the sandbox's clock moves on an hour, to {world.clock.isoformat()}: new orders "
+                      "arrive, and the corrections applied above are now in the systems =====")
+            truth = summarise_truth(compute_truth(world))
+            print(f"\nthe sandbox's ground truth: {truth['orders_with_a_mismatch']} of {truth['orders']} orders "
+                  f"disagree somewhere; {truth['orphan_payments']} orphan payments; "
+                  f"{truth['inventory_mismatches']} SKUs out of sync")
+            print(f"\nrunning shipshape_ingest for the hour ending {world.clock.isoformat()} (Airflow dag.test) …",
+                  flush=True)
+            state, _ = demo.run_dag("shipshape_ingest", world.clock)
+            print(f"shipshape_ingest: {state}")
+            demo.print_raw_counts(url)
+            requests = sandbox.stats.as_json()
+            print(f"\nsandbox served {requests['requests_total']} requests so far "
+                  f"({requests['throttled_total']} throttled)")
+            if state != "success":
+                return 1
+            # Asset-scheduled, but dag.test() runs it for a logical date: the same as-of as the ingest run
+            print(f"\nrunning shipshape_reconcile as of {world.clock.isoformat()}: dbt through Cosmos (a task "
+                  "per model), the quality gates, push_corrections (a few minutes) …", flush=True)
+            state, run_id = demo.run_dag("shipshape_reconcile", world.clock)
+            print(f"shipshape_reconcile: {state}")
+            demo.print_mismatches(url, truth)
+            demo.print_quality(url)
+            demo.print_corrections(url, run_id)
+            if state != "success":
+                return 1
+        after = summarise_truth(compute_truth(world))
+        writes = sandbox.stats.as_json()["mutations_applied"]
+        print(f"\nafter the second push the sandbox's truth has {after['orders_with_a_mismatch']} orders that "
+              f"disagree; writes the sandbox applied over both runs: {writes}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- dbt

@@ -14,6 +14,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -28,19 +29,28 @@ def configure_airflow(home: Path, dags_folder: Path, connections: dict[str, str]
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    # dbt runs inside this process (Cosmos's dbtRunner) and would print every model and test of every
+    # task here; errors still print, and the marts tell the story
+    os.environ.setdefault("DBT_QUIET", "true")
+    # dag.test() prints every task's log here too: keep warnings and errors, the demo prints the progress
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     os.environ.update(connections)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
 
 
-def run_dag(dag_id: str, logical_date: datetime, conf: dict[str, Any] | None = None) -> str:
-    """Run one DAG run in-process with `dag.test()`; returns the run's final state."""
+def run_dag(dag_id: str, logical_date: datetime, conf: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Run one DAG run in-process with `dag.test()`; returns the run's final state and its run id, and
+    names the tasks that did not succeed."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     run = bag.dags[dag_id].test(logical_date=logical_date, run_conf=conf)
-    return str(run.state)
+    unsuccessful = {ti.task_id: str(ti.state) for ti in run.get_task_instances() if str(ti.state) != "success"}
+    if unsuccessful:
+        print(f"{dag_id}: tasks that did not succeed: {unsuccessful}")
+    return str(run.state), run.run_id
 
 
 def raw_counts(url: str) -> dict[str, tuple[int, int]]:
@@ -63,6 +73,23 @@ def print_raw_counts(url: str) -> None:
     print(f"\n{'raw table':<34}{'records':>10}{'versions':>10}")
     for table, (records, versions) in raw_counts(url).items():
         print(f"  raw.{table:<30}{records:>10}{versions:>10}")
+
+
+DEMO_DATABASE = "shipshape_demo"
+
+
+def fresh_demo_database(server_url: str) -> str:
+    """A new, empty `shipshape_demo` database on `server_url`'s server (dropped first if it exists).
+
+    Each demo starts from a sandbox world built afresh, so it needs a warehouse that has not seen it:
+    the outbox would remember the last demo's corrections as applied and send nothing.
+    """
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DEMO_DATABASE)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(DEMO_DATABASE)))
+    return str(urlsplit(server_url)._replace(path="/" + DEMO_DATABASE).geturl())
 
 
 def dags_folder() -> Path:
@@ -106,3 +133,36 @@ def print_mismatches(url: str, truth_summary: dict[str, Any] | None = None) -> N
           f"{'' if truth_summary is None else truth_summary['orders_with_a_mismatch']:>8}")
     print(f"  {'orders':<28}{marts['orders']:>8}{'' if truth_summary is None else truth_summary['orders']:>8}")
     print(f"correction plan: {marts['planned_actions']} actions (marts.correction_plan)")
+
+
+# ---------------------------------------------------------------------------------------- corrections
+def print_corrections(url: str, run_id: str) -> None:
+    """What push_corrections did in one reconcile run, from ops.correction_log: actions per target,
+    action and status, and the outbox's totals."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select to_regclass('ops.correction_log')").fetchone()[0] is None:
+            print("push_corrections: no outbox yet (ops.correction_log)")
+            return
+        rows = conn.execute(
+            "select target, action, status, count(*) from ops.correction_log where run_id = %s"
+            " group by 1, 2, 3 order by 1, 2, 3", (run_id,)).fetchall()
+        totals = dict(conn.execute("select status, count(*) from ops.correction_log group by 1").fetchall())
+    print(f"\n{'push_corrections: target / action':<52}{'status':<10}{'actions':>8}")
+    for target, action, status, n in rows:
+        print(f"  {target + ' / ' + action:<50}{status:<10}{n:>8}")
+    if not rows:
+        print("  (nothing sent this run)")
+    print(f"ops.correction_log, every run so far: {totals}")
+
+
+def print_quality(url: str) -> None:
+    """The quality gates' latest verdicts (ops.quality_runs) and where their Data Docs are."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select to_regclass('ops.quality_runs')").fetchone()[0] is None:
+            return
+        rows = conn.execute(
+            "select distinct on (suite) suite, success, evaluated, failed, data_docs from ops.quality_runs"
+            " order by suite, finished_at desc").fetchall()
+    for suite, success, evaluated, failed, docs in rows:
+        print(f"quality gate {suite}: {'passed' if success else 'FAILED'} ({evaluated} expectations, "
+              f"{failed} failed); Data Docs: {docs}")
