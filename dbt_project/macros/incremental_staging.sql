@@ -28,12 +28,21 @@
 
 {#- on-run-start: the state table -#}
 {% macro create_incremental_state() %}
-    create schema if not exists {{ target.schema }};
-    create table if not exists {{ incremental_state_relation() }} (
-        model text primary key,
-        as_of timestamptz not null,
-        extracted_through timestamptz
-    )
+    {#- Cosmos runs each model as its own dbt invocation, so several can get here at once on a first run:
+        two concurrent `create ... if not exists` can still collide in the catalog, and losing that race
+        is fine -#}
+    do $$
+    begin
+        create schema if not exists {{ target.schema }};
+        create table if not exists {{ incremental_state_relation() }} (
+            model text primary key,
+            as_of timestamptz not null,
+            extracted_through timestamptz
+        );
+    exception when unique_violation or duplicate_table or duplicate_schema then
+        null;
+    end
+    $$
 {% endmacro %}
 
 {#- the setting the mark is kept in for the model's transaction (one per model: hooks are per model) -#}
