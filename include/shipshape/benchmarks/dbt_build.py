@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         # ----------------------------------------------------------------------------------- full
         as_of = world.clock
         build_s, build_models = timed_dbt(["build"], url, as_of, work)
-        print(f"full dbt build: {build_s:.1f} s (models {sum(build_models.values()):.1f} s of it);"
+        print(f"full dbt build: {build_s:.1f} s (model time summed over dbt's threads:"
+              f" {sum(build_models.values()):.1f} s);"
               f" top models: {_top(build_models)}")
         run_s, run_models = timed_dbt(["run", "--full-refresh"], url, as_of, work)
         print(f"full dbt run --full-refresh: {run_s:.1f} s; top models: {_top(run_models)}")
