@@ -387,6 +387,20 @@ latest_captured_charges as (
     order by payment_intent_id asc, created_at desc, charge_id desc
 ),
 
+-- the carrier of the order's latest shipment number that has a label (Stripe holds one carrier per
+-- charge); joined once rather than looked up per action, which scanned every label once per row
+stripe_carriers as (
+    select distinct on (orders.shopify_order_id)
+        orders.shopify_order_id,
+        tracking_carriers.stripe_carrier
+    from orders
+    cross join lateral unnest(orders.tracking_numbers) with ordinality as numbers (tracking_number, position)
+    inner join tracking_carriers
+        on numbers.tracking_number = tracking_carriers.tracking_number
+    where orders.tracking_missing_in_stripe
+    order by orders.shopify_order_id asc, numbers.position desc
+),
+
 tracking_missing_in_stripe as (
     select
         'stripe' as target_system,
@@ -397,14 +411,7 @@ tracking_missing_in_stripe as (
         jsonb_build_object(
             'charge_id', latest_captured_charges.charge_id,
             'payment_intent_id', live_stripe_intents.payment_intent_id,
-            'carrier', (
-                select tracking_carriers.stripe_carrier
-                from unnest(orders.tracking_numbers) with ordinality as numbers (tracking_number, position)
-                inner join tracking_carriers
-                    on numbers.tracking_number = tracking_carriers.tracking_number
-                order by numbers.position desc
-                limit 1
-            ),
+            'carrier', stripe_carriers.stripe_carrier,
             'tracking_numbers', (
                 select to_jsonb(array_agg(distinct all_numbers.tracking_number order by all_numbers.tracking_number))
                 from (
@@ -440,6 +447,8 @@ tracking_missing_in_stripe as (
         on live_stripe_intents.payment_intent_id = latest_captured_charges.payment_intent_id
     left join shopify_orders
         on orders.shopify_order_id = shopify_orders.shopify_order_id
+    left join stripe_carriers
+        on orders.shopify_order_id = stripe_carriers.shopify_order_id
     where
         orders.tracking_missing_in_stripe
         and not live_stripe_intents.tracking_numbers @> to_jsonb(orders.tracking_numbers)
@@ -448,6 +457,33 @@ tracking_missing_in_stripe as (
 -- ------------------------------------------------------------------------------------- Shopify actions
 -- one fulfillment with tracking per order, for both codes that call for it: the numbers Shopify lacks
 -- (all of the order's numbers when it has them all but is still not fulfilled)
+-- the fulfillment's tracking info: the numbers Shopify lacks (all of the order's numbers when it has
+-- them all but is still not fulfilled), each with its carrier in Shopify's vocabulary
+fulfillment_tracking as (
+    select
+        orders.shopify_order_id,
+        jsonb_agg(
+            jsonb_build_object(
+                'number', numbers.tracking_number,
+                'company', tracking_carriers.shopify_company
+            )
+            order by numbers.position
+        ) as tracking_info
+    from orders
+    cross join
+        lateral unnest(
+            case
+                when cardinality(orders.tracking_numbers_missing_in_shopify) > 0
+                    then orders.tracking_numbers_missing_in_shopify
+                else orders.tracking_numbers
+            end
+        ) with ordinality as numbers (tracking_number, position)
+    left join tracking_carriers
+        on numbers.tracking_number = tracking_carriers.tracking_number
+    where orders.tracking_missing_in_shopify or orders.delivered_not_fulfilled
+    group by orders.shopify_order_id
+),
+
 shopify_fulfillments as (
     select
         'shopify' as target_system,
@@ -459,25 +495,7 @@ shopify_fulfillments as (
             'order_id', orders.shopify_order_id::text,
             'order_gid', orders.order_gid,
             'notify_customer', false,
-            'tracking_info', (
-                select
-                    jsonb_agg(
-                        jsonb_build_object(
-                            'number', numbers.tracking_number,
-                            'company', tracking_carriers.shopify_company
-                        )
-                        order by numbers.position
-                    )
-                from unnest(
-                        case
-                            when cardinality(orders.tracking_numbers_missing_in_shopify) > 0
-                                then orders.tracking_numbers_missing_in_shopify
-                            else orders.tracking_numbers
-                        end
-                    ) with ordinality as numbers (tracking_number, position)
-                left join tracking_carriers
-                    on numbers.tracking_number = tracking_carriers.tracking_number
-            )
+            'tracking_info', fulfillment_tracking.tracking_info
         ) as payload,
         jsonb_build_object(
             'fulfillment_status', orders.fulfillment_status,
@@ -489,6 +507,8 @@ shopify_fulfillments as (
         ], null) as mismatch_codes,
         orders.shopify_order_id
     from orders
+    left join fulfillment_tracking
+        on orders.shopify_order_id = fulfillment_tracking.shopify_order_id
     where orders.tracking_missing_in_shopify or orders.delivered_not_fulfilled
 ),
 
