@@ -61,7 +61,7 @@ def recorder():
 @pytest.fixture
 def real_looking(recorder):
     """Connections to the recording server as a deployment would have them: no sandbox marker."""
-    return sandbox_connections(recorder.base_url, CREDENTIALS.as_json())
+    return sandbox_connections(recorder.base_url, CREDENTIALS.as_json(), sandbox=False)
 
 
 def test_dry_run_against_a_host_that_is_not_the_sandbox_sends_nothing(fresh_database, recorder, real_looking,

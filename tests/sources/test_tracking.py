@@ -182,6 +182,8 @@ def test_hostile_records_are_quarantined_with_field_and_reason(db, world):
 
 def test_no_secret_reaches_the_logs(db, world, caplog):
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):  # their own levels may have been raised by an earlier test's setup
+        caplog.set_level(logging.DEBUG, logger=name)
     with serving(world, faults="flaky") as served:
         served.run(db, world.clock, world.clock, "logged")
         key = served.sandbox.credentials.tracking_api_key
