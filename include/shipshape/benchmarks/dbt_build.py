@@ -28,16 +28,15 @@ import os
 import platform
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from shipshape import dbt, warehouse
+from shipshape.benchmarks import drop_database, scratch_database
 from shipshape.sandbox import lifecycle
 from shipshape.sandbox.dump import dump_raw
 from shipshape.sandbox.generate import build_world
@@ -54,21 +53,6 @@ CODES = (
 # full refresh restarts it by design; mismatch_daily is drawn from it)
 COMPARED_MARTS = ("fct_order_reconciliation", "fct_payment_reconciliation", "fct_inventory_reconciliation",
                   "correction_plan")
-
-
-def _database(server_url: str) -> str:
-    name = f"shipshape_bench_dbt_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-    warehouse.bootstrap(url)
-    return url
-
-
-def _drop(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _params(as_of: Any) -> dict[str, Any]:
@@ -158,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     world = build_world(args.orders, seed=args.seed)
     print(f"world built in {time.monotonic() - started:.1f} s; clock {world.clock.isoformat()}")
-    url = _database(args.server)
+    url = scratch_database(args.server, "shipshape_bench_dbt")
     work = Path(tempfile.mkdtemp(prefix="shipshape-bench-dbt-"))
     try:
         started = time.monotonic()
@@ -228,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             print(f"kept: {warehouse.mask_url(url)}")
         else:
-            _drop(url)
+            drop_database(url)
 
 
 if __name__ == "__main__":

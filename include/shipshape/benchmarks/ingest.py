@@ -22,35 +22,18 @@ import platform
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
 
-from shipshape import warehouse
+from shipshape.benchmarks import drop_database, scratch_database
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
 from shipshape.sandbox.dump import sandbox_connections
 from shipshape.sandbox.runner import free_port
-
-
-def _database(server_url: str) -> str:
-    name = f"shipshape_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-    warehouse.bootstrap(url)
-    return url
-
-
-def _drop(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _connections(base: str) -> dict:
@@ -106,14 +89,14 @@ def child(orders: int, seed: int, server_url: str) -> dict:
                     raise RuntimeError("sandbox exited") from None
                 time.sleep(0.1)
         connections = _connections(base)
-        warm, measured = _database(server_url), _database(server_url)
+        warm, measured = scratch_database(server_url), scratch_database(server_url)
         try:
             _ingest(warm, connections, clock)
             fetched, fetch_s = _bare_fetch(warm, connections, clock)
             ingested, ingest_s = _ingest(measured, connections, clock)
         finally:
-            _drop(warm)
-            _drop(measured)
+            drop_database(warm)
+            drop_database(measured)
     finally:
         server.terminate()
         server.wait(timeout=30)

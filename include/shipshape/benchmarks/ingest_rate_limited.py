@@ -27,14 +27,13 @@ import platform
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
+
+from shipshape.benchmarks import drop_database, scratch_database
 
 SOURCES = ("shopify", "stripe", "paypal", "shiphero", "tracking")
 TARGET = 1.15
@@ -57,23 +56,6 @@ def _serve(orders: int, seed: int, rate_limits: str) -> tuple[subprocess.Popen, 
             if server.poll() is not None:
                 raise RuntimeError("sandbox exited") from None
             time.sleep(0.1)
-
-
-def _database(server_url: str) -> str:
-    from shipshape import warehouse
-
-    name = f"shipshape_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-    warehouse.bootstrap(url)
-    return url
-
-
-def _drop(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _connections(base: str, extras: dict[str, dict]) -> dict:
@@ -129,7 +111,7 @@ def ingest_all(base: str, end: datetime, database: str, extras: dict[str, dict],
                source: str | None = None) -> dict:
     """Every stream (of `source`, or all) against the sandbox at `base`, each chain in its own process,
     all released at once, into a fresh database."""
-    url = _database(database)
+    url = scratch_database(database)
     connections = _connections(base, extras)
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
@@ -154,7 +136,7 @@ def ingest_all(base: str, end: datetime, database: str, extras: dict[str, dict],
             w.join()
         after = httpx.get(f"{base}/_sandbox/stats", timeout=60).json()
     finally:
-        _drop(url)
+        drop_database(url)
     return {"released": released, "streams": rows, "before": before, "after": after}
 
 
