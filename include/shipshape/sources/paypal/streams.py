@@ -95,9 +95,10 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _raw_table_exists(ctx: ExtractContext, table: str) -> bool:
+def _table_exists(ctx: ExtractContext, table: str) -> bool:
+    """Whether the warehouse has `table` (schema-qualified) yet."""
     with ctx.warehouse.cursor() as cur:
-        cur.execute("select to_regclass(%s)", (f"raw.{table}",))
+        cur.execute("select to_regclass(%s)", (table,))
         return cur.fetchone()[0] is not None
 
 
@@ -290,12 +291,9 @@ class TrackersStream(PayPalStream):
     def _corrected_since(ctx: ExtractContext, seen_at: datetime | None) -> list[str]:
         """Captures push_corrections added a tracker to since `seen_at` (the previous run's start; all of
         them on a first run)."""
-        if ctx.warehouse is None:
+        if ctx.warehouse is None or not _table_exists(ctx, "ops.correction_log"):
             return []
         with ctx.warehouse.cursor() as cur:
-            cur.execute("select to_regclass('ops.correction_log')")
-            if cur.fetchone()[0] is None:
-                return []
             cur.execute(
                 "select distinct payload->>'capture_id' from ops.correction_log"
                 " where target = 'paypal' and status = 'applied' and payload ? 'capture_id'"
@@ -306,7 +304,7 @@ class TrackersStream(PayPalStream):
 
     def _captures(self, ctx: ExtractContext, since: datetime, end: datetime) -> list[tuple[str, datetime]]:
         """Captures (latest version S or V) initiated in [since, end), from the committed transactions."""
-        if ctx.warehouse is None or not _raw_table_exists(ctx, "paypal__transactions"):
+        if ctx.warehouse is None or not _table_exists(ctx, "raw.paypal__transactions"):
             ctx.log.warning("paypal.trackers: raw.paypal__transactions is not loaded yet; no capture to ask about")
             return []
         with ctx.warehouse.cursor() as cur:
