@@ -71,16 +71,10 @@ def shipshape_reconcile():
 
     # one retry, for a lost connection: a failed expectation fails the same way again
     @task(retries=1)
-    def raw_quality_gate(run_id=None, data_interval_end=None, dag_run=None):
+    def gate(suite: str, run_id=None, data_interval_end=None, dag_run=None):
         from shipshape.reconcile.tasks import quality_gate, run_as_of
 
-        return quality_gate("raw", as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
-
-    @task(retries=1)
-    def quality_gate(run_id=None, data_interval_end=None, dag_run=None):
-        from shipshape.reconcile.tasks import quality_gate, run_as_of
-
-        return quality_gate("marts", as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
+        return quality_gate(suite, as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
 
     @task(retries=1)  # failed actions never fail the task (the outbox retries them on later runs)
     def push_corrections(run_id=None, params=None):
@@ -89,9 +83,10 @@ def shipshape_reconcile():
         return push_corrections(run_id=run_id, apply=params["apply"],
                                 override_circuit_breaker=bool(params["override_circuit_breaker"]))
 
-    marts_gate = quality_gate()
+    raw_gate = gate.override(task_id="raw_quality_gate")("raw")
+    marts_gate = gate.override(task_id="quality_gate")("marts")
     dbt >> marts_gate
-    [raw_quality_gate(), marts_gate] >> push_corrections()
+    [raw_gate, marts_gate] >> push_corrections()
 
 
 shipshape_reconcile()
