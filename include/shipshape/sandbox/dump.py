@@ -41,10 +41,17 @@ def sandbox_connections(base_url: str, credentials: dict[str, dict[str, str]],
 UNPACED = {"requests_per_second": 10_000}
 
 
-def dump_raw(world: World, warehouse_url: str, *, run_id: str = "sandbox-dump-raw") -> list[dict[str, Any]]:
+def dump_raw(world: World, warehouse_url: str, *, run_id: str = "sandbox-dump-raw",
+             port: int | None = None) -> list[dict[str, Any]]:
+    """Extract every stream of `world` into the raw tables of `warehouse_url`; one result per stream.
+
+    The sandbox listens on `port` (default: a free one). Its address is part of some payloads (PayPal's
+    HATEOAS links), so a later dump of the same world on another port lands those records as new
+    versions, where a real API keeps its address: give the same port to compare two dumps.
+    """
     sandbox = Sandbox(world, faults="none", rate_limits="off")
     results = []
-    with running(sandbox) as base:
+    with running(sandbox, port=port) as base:
         connections = sandbox_connections(base, sandbox.credentials.as_json(), **UNPACED)
         for key, stream in all_streams().items():
             started = time.monotonic()
