@@ -8,15 +8,27 @@
       * was extracted after the previous run's high-water mark of `extracted_at` (new versions, late
         ones included: a version whose update time is older than the previous as-of still counts), or
       * has an update time between the previous as-of and this one, in either direction (as-of moved
-        forward: newer versions become current; backwards, for a backfill: they stop being current).
-    Records whose every version left raw are deleted as well (raw keeps every version, but an operator
-    may remove a record by hand).
+        forward: newer versions become current; backwards, for a backfill: they stop being current), or
+      * was deleted from raw since the previous run (raw keeps every version and shipshape never deletes
+        from it, but an operator may: every delete is journaled in raw._deletions, see
+        ensure_raw_deletion_journal below).
+
+    The records a run restages are kept in staging.dbt_model_scope (model -> key; a null key: every row,
+    after a full build), which the model's tests read to check only those rows (macros/test_scope.sql).
+
+    Change log. What downstream models need to recompute is told by the keys the restaged rows carry, as
+    they were before (the rows deleted) and after (the rows inserted): config meta `change_keys` lists
+    [grain, SQL expression over the model's columns] pairs, e.g. ['payment', "'stripe:' || payment_intent_id"]
+    (the grains are int_reconcile_changes's),
+    and both images of every restaged row are appended to staging.dbt_changed_keys. A full build logs one
+    row of grain 'all'. int_reconcile_changes consumes the log (macros/reconcile_scope.sql).
 
     State: staging.dbt_incremental_state, one row per model: the as-of and the `extracted_at` high-water
-    mark its rows are current for. The mark is read once, at the start of the model's transaction
-    (transaction-local setting), and only versions extracted up to it count as seen, so a load that
-    commits while the model runs is picked up by the next run. Pre-hook, model and post-hook are one
-    transaction: a failed run leaves table and state as they were. `--full-refresh` rebuilds everything.
+    mark its rows are current for, and the last raw._deletions entry it has seen. The mark is read once,
+    at the start of the model's transaction (transaction-local setting), and only versions extracted up to
+    it count as seen, so a load that commits while the model runs is picked up by the next run. Pre-hook,
+    model and post-hook are one transaction: a failed run leaves table, state, scope and log as they
+    were. `--full-refresh` rebuilds everything.
 
     Each incremental staging model names the column that holds its raw record's source_id in
     config meta `raw_key`.
@@ -26,76 +38,240 @@
     {{ target.schema }}.dbt_incremental_state
 {%- endmacro %}
 
-{#- on-run-start: the state table -#}
+{% macro model_scope_relation() -%}
+    {{ target.schema }}.dbt_model_scope
+{%- endmacro %}
+
+{% macro change_log_relation() -%}
+    {{ target.schema }}.dbt_changed_keys
+{%- endmacro %}
+
+{#- on-run-start: the bookkeeping tables, created once, before any model runs in parallel -#}
 {% macro create_incremental_state() %}
     {#- Cosmos runs each model as its own dbt invocation, so several can get here at once on a first run:
         two concurrent `create ... if not exists` can still collide in the catalog, and losing that race
-        is fine -#}
+        is fine. Every statement is guarded by a catalog lookup, because DDL on an existing table still
+        takes a lock that waits for the models writing to it in other invocations. -#}
     do $$
     begin
-        create schema if not exists {{ target.schema }};
-        create table if not exists {{ incremental_state_relation() }} (
-            model text primary key,
-            as_of timestamptz not null,
-            extracted_through timestamptz
-        );
-    exception when unique_violation or duplicate_table or duplicate_schema then
+        if to_regclass('{{ incremental_state_relation() }}') is null then
+            create schema if not exists {{ target.schema }};
+            create table {{ incremental_state_relation() }} (
+                model text primary key,
+                as_of timestamptz not null,
+                extracted_through timestamptz
+            );
+        end if;
+        -- columns added after the first release: consumers' change batch, the changes model's settings
+        -- fingerprint, staging's place in raw._deletions
+        if not exists (
+            select from information_schema.columns
+            where table_schema = '{{ target.schema }}' and table_name = 'dbt_incremental_state'
+                and column_name = 'deletions_through'
+        ) then
+            alter table {{ incremental_state_relation() }}
+                add column if not exists change_batch bigint,
+                add column if not exists fingerprint text,
+                add column if not exists deletions_through bigint;
+        end if;
+        if to_regclass('{{ model_scope_relation() }}') is null then
+            create table {{ model_scope_relation() }} (model text not null, key text);
+            create index dbt_model_scope_model_key on {{ model_scope_relation() }} (model, key);
+        end if;
+        if to_regclass('{{ change_log_relation() }}') is null then
+            create table {{ change_log_relation() }} (
+                log_id bigserial primary key,
+                grain text not null,
+                key text
+            );
+        end if;
+        if to_regclass('{{ target.schema }}.dbt_change_batches') is null then
+            create sequence {{ target.schema }}.dbt_change_batches;
+        end if;
+    exception when unique_violation or duplicate_table or duplicate_schema or duplicate_object then
+        null;
+    end
+    $$;
+    {{ ensure_raw_deletion_journal() }}
+{% endmacro %}
+
+{#- raw._deletions: every row deleted from a raw table (by hand: shipshape only ever inserts), so that
+    incremental staging forgets a record whose every version is gone without scanning the whole table on
+    each run. A statement trigger per raw table (created here when missing) writes the deleted
+    source_ids; a TRUNCATE writes one row with a null source_id. -#}
+{% macro ensure_raw_deletion_journal() %}
+    do $$
+    declare
+        raw_table record;
+    begin
+        if to_regclass('raw._deletions') is null then
+            create table raw._deletions (
+                deletion_id bigserial primary key,
+                raw_table text not null,
+                source_id text
+            );
+            create function raw._journal_deletions() returns trigger language plpgsql as $fn$
+            begin
+                if tg_op = 'TRUNCATE' then
+                    insert into raw._deletions (raw_table, source_id) values (tg_table_name, null);
+                else
+                    insert into raw._deletions (raw_table, source_id)
+                    select distinct tg_table_name, gone.source_id from gone;
+                end if;
+                return null;
+            end
+            $fn$;
+        end if;
+        for raw_table in
+            select tables.relname
+            from pg_class as tables
+            inner join pg_namespace as schemas on tables.relnamespace = schemas.oid
+            where schemas.nspname = 'raw' and tables.relkind = 'r' and tables.relname not like '\_%'
+                and not exists (
+                    select from pg_trigger
+                    where pg_trigger.tgrelid = tables.oid and pg_trigger.tgname = 'journal_deletions'
+                )
+        loop
+            execute format(
+                'create trigger journal_deletions after delete on raw.%I referencing old table as gone'
+                ' for each statement execute function raw._journal_deletions()', raw_table.relname);
+            execute format(
+                'create trigger journal_truncates after truncate on raw.%I'
+                ' for each statement execute function raw._journal_deletions()', raw_table.relname);
+        end loop;
+    exception when unique_violation or duplicate_table or duplicate_object or duplicate_function then
         null;
     end
     $$
 {% endmacro %}
 
-{#- the setting the mark is kept in for the model's transaction (one per model: hooks are per model) -#}
+{#- the settings a model's marks are kept in for its transaction (hooks are per model) -#}
 {% macro _mark_setting() -%}
     'shipshape.mark_{{ this.identifier }}'
 {%- endmacro %}
 
-{#- pre-hook: create the state table, read the mark, forget the changed and the vanished records -#}
+{% macro _deletions_setting() -%}
+    'shipshape.deletions_{{ this.identifier }}'
+{%- endmacro %}
+
+{#- the model's previous state column `column` (null before its first incremental run) -#}
+{% macro _previous_state(column) -%}
+    (select {{ column }} from {{ incremental_state_relation() }} where model = '{{ this.identifier }}')
+{%- endmacro %}
+
+{#- the change log rows (grain, key) of one image of the rows of `relation` (an alias or a table) -#}
+{% macro _log_change_keys(relation, where='true') -%}
+    {%- set change_keys = config.get('meta', {}).get('change_keys', []) -%}
+    {%- if change_keys %}
+        insert into {{ change_log_relation() }} (grain, key)
+        select distinct changed.grain, changed.key
+        from {{ relation }} as staged
+        cross join lateral (
+            values
+            {%- for grain, expr in change_keys %}
+                ('{{ grain }}', ({{ expr }})::text){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as changed (grain, key)
+        where ({{ where }}) and changed.key is not null;
+    {%- endif %}
+{%- endmacro %}
+
+{#- pre-hook: read the mark, record the records this run restages, log and delete their rows -#}
 {% macro staging_forget_changed() %}
     {%- if not execute or model.config.materialized != 'incremental' -%}{{ return('') }}{%- endif -%}
     {%- set table = model.sources[0][1] -%}
     {%- set source_name = model.sources[0][0] -%}
+    {%- set key = config.get('meta', {}).get('raw_key') -%}
     select set_config(
         {{ _mark_setting() }},
         coalesce((select max(extracted_at) from {{ source(source_name, table) }}), '-infinity')::text,
         true
     );
+    select set_config(
+        {{ _deletions_setting() }},
+        coalesce((select max(deletion_id) from raw._deletions), 0)::text,
+        true
+    );
+    delete from {{ model_scope_relation() }} where model = '{{ this.identifier }}';
     {% if is_incremental() %}
-        {%- set key = config.get('meta', {}).get('raw_key') -%}
-        delete from {{ this }} as staged
-        where staged.{{ key }} in ({{ changed_source_ids(source_name, table) }});
-        delete from {{ this }} as staged
-        where not exists (
-            select from {{ source(source_name, table) }} as raw_versions
-            where raw_versions.source_id = staged.{{ key }}
-        );
+        {%- set deletions -%}
+            from raw._deletions as deletions
+            where
+                deletions.raw_table = '{{ table }}'
+                and deletions.deletion_id > coalesce({{ _previous_state('deletions_through') }}, 0)
+                and deletions.deletion_id <= current_setting({{ _deletions_setting() }})::bigint
+        {%- endset %}
+        insert into {{ model_scope_relation() }} (model, key)
+        {{ changed_source_ids(source_name, table) }}
+        union
+        -- records deleted from raw since the previous run whose every version is gone
+        select '{{ this.identifier }}', staged.{{ key }}
+        from {{ this }} as staged
+        where
+            -- (uncorrelated: the table is not even read when nothing was deleted)
+            exists (select {{ deletions }})
+            and (
+                staged.{{ key }} in (select deletions.source_id {{ deletions }})
+                or exists (select {{ deletions }} and deletions.source_id is null)
+            )
+            and not exists (
+                select from {{ source(source_name, table) }} as raw_versions
+                where raw_versions.source_id = staged.{{ key }}
+            );
+        create temporary table dbt_replaced_rows on commit drop as
+        with replaced as (
+            delete from {{ this }} as staged
+            where staged.{{ key }} in (
+                select scope.key from {{ model_scope_relation() }} as scope
+                where scope.model = '{{ this.identifier }}'
+            )
+            returning staged.*
+        )
+        select * from replaced;
+        {{ _log_change_keys('dbt_replaced_rows') }}
+    {% else %}
+        insert into {{ model_scope_relation() }} (model, key) values ('{{ this.identifier }}', null);
     {% endif %}
 {% endmacro %}
 
-{#- post-hook: this model's rows are now current as of var('as_of') and up to the mark -#}
+{#- post-hook: log the rows inserted, and this model's rows are now current as of var('as_of') and up
+    to the mark -#}
 {% macro staging_remember_state() %}
     {%- if not execute or model.config.materialized != 'incremental' -%}{{ return('') }}{%- endif %}
-    insert into {{ incremental_state_relation() }} (model, as_of, extracted_through)
-    values ('{{ this.identifier }}', {{ as_of() }}, current_setting({{ _mark_setting() }})::timestamptz)
+    {%- set key = config.get('meta', {}).get('raw_key') -%}
+    {% if is_incremental() %}
+        {{ _log_change_keys(this, 'staged.' ~ key ~ " in (select scope.key from " ~ model_scope_relation()
+            ~ " as scope where scope.model = '" ~ this.identifier ~ "')") }}
+    {% elif config.get('meta', {}).get('change_keys') %}
+        insert into {{ change_log_relation() }} (grain, key) values ('all', null);
+    {% endif %}
+    insert into {{ incremental_state_relation() }} (model, as_of, extracted_through, deletions_through)
+    values (
+        '{{ this.identifier }}',
+        {{ as_of() }},
+        current_setting({{ _mark_setting() }})::timestamptz,
+        current_setting({{ _deletions_setting() }})::bigint
+    )
     on conflict (model) do update
-    set as_of = excluded.as_of, extracted_through = excluded.extracted_through;
-    {#- a fresh table has no statistics yet, and the views downstream join it: without them the planner
+    set as_of = excluded.as_of, extracted_through = excluded.extracted_through,
+        deletions_through = excluded.deletions_through;
+    {#- a fresh table has no statistics yet, and the models downstream join it: without them the planner
         guesses a handful of rows and picks nested loops. An incremental run changes ~1 % (autovacuum's). #}
     {% if not is_incremental() %}analyze {{ this }}{% endif %}
 {% endmacro %}
 
-{#- the source_ids of one raw table whose current version can differ from the previous run's -#}
+{#- the source_ids of one raw table whose current version can differ from the previous run's, as rows
+    (this model's name, source_id) -#}
 {% macro changed_source_ids(source_name, table) -%}
-    {%- set previous = "(select {} from " ~ incremental_state_relation() ~ " where model = '" ~ this.identifier ~ "')" -%}
-    select distinct raw_versions.source_id
+    select distinct '{{ this.identifier }}', raw_versions.source_id
     from {{ source(source_name, table) }} as raw_versions
     where
         raw_versions.extracted_at <= current_setting({{ _mark_setting() }})::timestamptz
         and (
-            raw_versions.extracted_at > coalesce({{ previous.format('extracted_through') }}, '-infinity')
+            raw_versions.extracted_at > coalesce({{ _previous_state('extracted_through') }}, '-infinity')
             or (
-                raw_versions.source_updated_at > least({{ previous.format('as_of') }}, {{ as_of() }})
-                and raw_versions.source_updated_at <= greatest({{ previous.format('as_of') }}, {{ as_of() }})
+                raw_versions.source_updated_at > least({{ _previous_state('as_of') }}, {{ as_of() }})
+                and raw_versions.source_updated_at <= greatest({{ _previous_state('as_of') }}, {{ as_of() }})
             )
         )
 {%- endmacro %}

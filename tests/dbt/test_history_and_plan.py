@@ -16,12 +16,7 @@ DELIVERED_NOT_FULFILLED) is dumped through the real extraction and built by dbt 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -47,22 +42,6 @@ def test_committed_manifest_is_current() -> None:
     fresh = dbt.manifest_graph(dbt.parse_manifest())
     assert committed.keys() == fresh.keys(), "stale dbt_project/manifest.json: run make manifest"
     assert committed == fresh, "stale dbt_project/manifest.json: run make manifest"
-
-
-def test_history_and_plan_sql_lints_clean(warehouse_url):
-    """sqlfluff (dbt templater, dbt_project/.sqlfluff) finds nothing in these three marts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(dbt.ENV_PREFIX)}
-    env.update(dbt.profile_env(warehouse_url), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    files = [f"models/marts/{name}.sql" for name in ("correction_plan", "mismatch_history", "mismatch_daily")]
-    with tempfile.TemporaryDirectory() as target:
-        env.update(DBT_TARGET_PATH=target, DBT_LOG_PATH=target)
-        done = subprocess.run([str(Path(sys.executable).with_name("sqlfluff")), "lint", *files, "--format", "json",
-                               "--nofail"], cwd=dbt.project_dir(), env=env, capture_output=True, text=True,
-                              timeout=300)
-    report = json.loads(done.stdout[done.stdout.index("["):])
-    problems = [f"{f['filepath']}:{v['start_line_no']} {v['code']} {v['description']}"
-                for f in report for v in f["violations"]]
-    assert len(report) == 3 and not problems, "\n".join(problems) or done.stderr[-2000:]
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:

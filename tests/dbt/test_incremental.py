@@ -1,12 +1,13 @@
-"""Incremental staging gives exactly what a full refresh gives, at every as-of.
+"""Incremental runs give exactly what a full refresh gives, at every as-of.
 
 A seeded world (600 orders) is dumped through the real extraction and built at its clock. Then the world
 moves on three hours (new orders, captures, refunds, shipments, tracker updates), only the new versions are
 extracted (the streams' cursors, a later window: what the hourly ingest lands), and dbt runs
-incrementally at the new clock: every staging table and every mart that depends only on raw and as-of
-must equal, row for row, what `dbt run --full-refresh` builds at the same as-of. The same holds for a
-rerun at the same as-of, and for a backfill: an incremental run at the earlier clock, with the newer
-versions already in raw, must equal a full refresh there.
+incrementally at the new clock: every staging and intermediate table and every mart that depends only on
+raw and as-of must equal, row for row, what `dbt run --full-refresh` builds at the same as-of. The same
+holds for a rerun at the same as-of, for a backfill (an incremental run at the earlier clock, with the
+newer versions already in raw), for a run after one that left a model behind, after records are deleted
+from raw by hand, and after a tolerance changes.
 """
 
 from __future__ import annotations
@@ -30,15 +31,30 @@ MARTS = ("fct_order_reconciliation", "fct_payment_reconciliation", "fct_inventor
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent md5 of every staging table and compared mart."""
+    """Row count and an order-independent md5 of every staging and intermediate table and compared mart
+    (int_reconcile_changes, the runs' bookkeeping, aside)."""
     with psycopg.connect(url) as conn:
-        staging = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'staging'"
-            " and table_name like 'stg\\_%'")]
-        relations = [f"staging.{t}" for t in staging] + [f"marts.{m}" for m in MARTS]
+        tables = [f"{r[0]}.{r[1]}" for r in conn.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where (table_schema = 'staging' and table_name like 'stg\\_%')"
+            " or (table_schema = 'intermediate' and table_name not in ('int_reconcile_changes'))")]
+        relations = tables + [f"marts.{m}" for m in MARTS]
         return {rel: conn.execute(
             f"select count(*), md5(coalesce(string_agg(md5(t::text), '' order by md5(t::text)), ''))"
             f" from {rel} as t").fetchone() for rel in relations}
+
+
+def recomputed(url: str, model: str) -> int | None:
+    """How many keys the latest run of `model` recomputed (None: all of them)."""
+    with psycopg.connect(url) as conn:
+        keys, everything = conn.execute(
+            "select count(key), bool_or(key is null) from staging.dbt_model_scope where model = %s",
+            (model,)).fetchone()
+    return None if everything else keys
+
+
+def _differences(expected: dict, got: dict) -> dict:
+    return {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
 
 
 def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) -> None:
@@ -48,9 +64,16 @@ def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) ->
     dump_raw(world, url)
     kwargs = dict(url=url, target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
 
-    def run(*args: str, as_of) -> None:
-        result = dbt.run(list(args), as_of=as_of, **kwargs)
+    def run(*args: str, as_of, vars=None) -> None:
+        result = dbt.run(list(args), as_of=as_of, vars=vars, **kwargs)
         assert result.success, result.not_passed() or result.output[-3000:]
+
+    def equals_full_refresh(as_of, vars=None) -> dict:
+        incremental = fingerprint(url)
+        run("run", "--full-refresh", as_of=as_of, vars=vars)
+        full = fingerprint(url)
+        assert full == incremental, _differences(full, incremental)
+        return full
 
     first = world.clock
     run("build", as_of=first)
@@ -63,22 +86,56 @@ def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) ->
             "select count(*) from raw.shopify__orders where run_id = 'second-dump'").fetchone()[0]
     assert new_versions > 0, "the world should have changed"
 
-    # forward: only the changed records are restaged
+    # forward: only the changed records are restaged, and only the orders they touch judged again
     run("run", as_of=second)
     with psycopg.connect(url) as conn:
         states = conn.execute("select distinct as_of from staging.dbt_incremental_state").fetchall()
     assert states == [(second,)]
+    judged = recomputed(url, "int_order_reconciliation")
+    assert judged is not None and 0 < judged < 300, f"{judged} of 600 orders judged again"
     incremental = fingerprint(url)
     run("run", as_of=second)
     assert fingerprint(url) == incremental, "a rerun at the same as-of changes nothing"
-    run("run", "--full-refresh", as_of=second)
-    full = fingerprint(url)
-    assert full == incremental, {k: (incremental[k], v) for k, v in full.items() if incremental.get(k) != v}
+    assert recomputed(url, "int_order_reconciliation") == 0
+    full = equals_full_refresh(second)
 
     # backwards (a backfill at the first clock, the newer versions already in raw)
     run("run", as_of=first)
-    backfill = fingerprint(url)
-    run("run", "--full-refresh", as_of=first)
-    full = fingerprint(url)
-    assert full == backfill, {k: (backfill[k], v) for k, v in full.items() if backfill.get(k) != v}
-    assert full != incremental, "the two as-ofs should judge differently"
+    backfill = equals_full_refresh(first)
+    assert backfill != full, "the two as-ofs should judge differently"
+
+    # a run that leaves the last models behind (as a failed task would): the next run takes both batches
+    run("run", as_of=second)
+    lifecycle.advance(world, timedelta(hours=2))
+    dump_raw(world, url, run_id="third-dump")
+    run("run", "--exclude", "int_order_reconciliation+", as_of=world.clock)
+    lifecycle.advance(world, timedelta(hours=1))
+    dump_raw(world, url, run_id="fourth-dump")
+    run("run", as_of=world.clock)
+    equals_full_refresh(world.clock)
+
+    # records deleted from raw by hand (journaled in raw._deletions): staging forgets them, and the orders
+    # and payments they belonged to are judged again
+    with psycopg.connect(url) as conn:
+        order_gid, charge_id = conn.execute(
+            "select o.order_gid, c.charge_id from staging.stg_shopify__orders as o"
+            " join intermediate.int_payment_links as l on l.shopify_order_id = o.shopify_order_id"
+            " join staging.stg_stripe__charges as c on 'stripe:' || c.payment_intent_id = l.gateway || ':' || l.payment_id"
+            " order by o.shopify_order_id limit 1").fetchone()
+        conn.execute("delete from raw.shopify__orders where source_id = %s", (order_gid,))
+        conn.execute("delete from raw.stripe__charges where source_id = %s", (charge_id,))
+        journaled = conn.execute("select count(*) from raw._deletions").fetchone()[0]
+    assert journaled == 2
+    run("run", as_of=world.clock)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from staging.stg_shopify__orders where order_gid = %s",
+                            (order_gid,)).fetchone()[0] == 0
+    judged = recomputed(url, "int_order_reconciliation")
+    assert judged is not None and 0 < judged < 10, judged
+    equals_full_refresh(world.clock)
+
+    # a changed tolerance changes every order's judgement: everything is judged again
+    loose = {"amount_tolerance": 50}
+    run("run", as_of=world.clock, vars=loose)
+    assert recomputed(url, "int_order_reconciliation") is None
+    equals_full_refresh(world.clock, vars=loose)

@@ -358,14 +358,14 @@ def test_command_carries_project_and_vars():
     assert "--project-dir" in cmd and "--profiles-dir" in cmd
 
 
-def test_staging_sql_lints_clean(warehouse_url):
-    """sqlfluff (dbt templater, dbt_project/.sqlfluff) finds nothing in the staging models."""
+def test_models_sql_lints_clean(warehouse_url):
+    """sqlfluff (dbt templater, dbt_project/.sqlfluff) finds nothing in any model."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(dbt.ENV_PREFIX)}
     env.update(dbt.profile_env(warehouse_url), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     project = dbt.project_dir()
     with tempfile.TemporaryDirectory() as target:
         env.update(DBT_TARGET_PATH=target, DBT_LOG_PATH=target)
-        done = subprocess.run([str(Path(sys.executable).with_name("sqlfluff")), "lint", "models/staging",
+        done = subprocess.run([str(Path(sys.executable).with_name("sqlfluff")), "lint", "models",
                                "--format", "json", "--nofail"], cwd=project, env=env, capture_output=True,
                               text=True, timeout=300)
     report = json.loads(done.stdout[done.stdout.index("["):])

@@ -1,6 +1,17 @@
+{{
+    config(
+        materialized='view',
+        meta={'test_scope': [
+            ['int_payments', "gateway || ':' || payment_id"],
+            ['int_payment_links', "gateway || ':' || payment_id"],
+        ]},
+    )
+}}
+
 -- One row per gateway payment (Stripe PaymentIntent, PayPal capture): the Shopify order it links to,
 -- how it was linked, what it moved, and ORPHAN_PAYMENT (SPEC.md "Payments nobody ordered"): a
--- successful payment (it captured money) that links to no Shopify order.
+-- successful payment (it captured money) that links to no Shopify order. A view: both tables it joins are
+-- kept incrementally at the payment grain.
 
 with
 

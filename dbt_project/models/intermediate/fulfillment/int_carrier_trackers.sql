@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['tracking_number', 'tracking_number']}) }}
+{{ scope_dependencies('tracking_number') }}
 -- One row per tracking number the carrier tracking API knows, with SPEC.md's carrier status. When one
 -- number has several trackers, the most recently created one counts (truth.py `link`).
 
@@ -17,7 +19,7 @@ latest as (
         updated_at,
         delivered_at
     from trackers
-    where tracking_code is not null
+    where tracking_code is not null and {{ in_scope('tracking_code') }}
     order by tracking_code asc, created_at desc nulls last, tracker_id collate "C" desc
 )
 

@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 {#-
     SPEC.md "Comparing addresses" (truth.py `address_key`): each field lower case, ASCII punctuation
     dropped, white space folded to single spaces and trimmed; the zip upper case with punctuation and
@@ -17,7 +19,7 @@ with
 
 links as (
     select * from {{ ref('int_shiphero_order_links') }}
-    where is_current
+    where is_current and {{ in_scope('shopify_order_id') }}
 ),
 
 orders as (

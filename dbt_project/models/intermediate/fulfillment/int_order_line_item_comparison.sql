@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order with a (current) ShipHero order: SPEC.md "Comparing line items" (truth.py):
 -- the map of SKU to quantity, zero quantities left out, Shopify's current quantity (after edits and
 -- removals; every line, a missing SKU counting as '') against ShipHero's quantity.
@@ -6,7 +8,7 @@ with
 
 links as (
     select * from {{ ref('int_shiphero_order_links') }}
-    where is_current
+    where is_current and {{ in_scope('shopify_order_id') }}
 ),
 
 shopify_lines as (

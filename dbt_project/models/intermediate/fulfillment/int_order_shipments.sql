@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order that has a (current) ShipHero order: that 3PL order's state and its
 -- shipments summed up. Orders never sent to the 3PL have no row.
 
@@ -5,7 +7,7 @@ with
 
 links as (
     select * from {{ ref('int_shiphero_order_links') }}
-    where is_current
+    where is_current and {{ in_scope('shopify_order_id') }}
 ),
 
 shiphero_orders as (
@@ -14,6 +16,7 @@ shiphero_orders as (
 
 shipments as (
     select * from {{ ref('int_shipments') }}
+    where shiphero_order_id in (select links.shiphero_order_id from links)
 ),
 
 shipment_summary as (

@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order with a (current) ShipHero order: SPEC.md "Comparing shipping methods"
 -- (truth.py): the Shopify shipping line code mapped through the editable seed `shipping_method_map` (a
 -- code the seed lacks is compared as it is), against ShipHero's shipping method, case-insensitively.
@@ -7,7 +9,7 @@ with
 
 links as (
     select * from {{ ref('int_shiphero_order_links') }}
-    where is_current
+    where is_current and {{ in_scope('shopify_order_id') }}
 ),
 
 orders as (

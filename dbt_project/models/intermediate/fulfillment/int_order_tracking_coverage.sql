@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order with a (current) ShipHero order: which of its shipments' tracking numbers
 -- each other system is missing (SPEC.md TRACKING_MISSING_IN_*; truth.py `order_codes`).
 --   shopify: numbers on no successful Shopify fulfillment of the order.
@@ -10,6 +12,7 @@ with
 
 order_shipments as (
     select * from {{ ref('int_order_shipments') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 numbers as (
@@ -25,7 +28,7 @@ shopify_trackings as (
         shopify_order_id,
         tracking_number
     from {{ ref('stg_shopify__fulfillment_trackings') }}
-    where fulfillment_status = 'SUCCESS'
+    where fulfillment_status = 'SUCCESS' and {{ in_scope('shopify_order_id') }}
 ),
 
 linked_payments as (
@@ -44,7 +47,7 @@ linked_payments as (
         on
             links.gateway = payments.gateway
             and links.payment_id = payments.payment_id
-    where links.shopify_order_id is not null
+    where links.shopify_order_id is not null and {{ in_scope('links.shopify_order_id') }}
 ),
 
 paypal_trackings as (

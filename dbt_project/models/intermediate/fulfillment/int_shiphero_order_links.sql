@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['shiphero_order', 'shiphero_order_id', 'shiphero_claims']}) }}
+{{ scope_dependencies('shiphero_order') }}
 -- Every ShipHero order, linked to the Shopify order it fulfils (SPEC.md "Linking the systems",
 -- truth.py `link`): partner_order_id (normalised) names the Shopify order by id or name; when it names
 -- none, order_number does. When several 3PL orders claim one Shopify order, one counts
@@ -9,6 +11,7 @@ with
 
 shiphero_orders as (
     select * from {{ ref('stg_shiphero__orders') }}
+    where {{ in_scope('shiphero_order_id') }}
 ),
 
 order_refs as (

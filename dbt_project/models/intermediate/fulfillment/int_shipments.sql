@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['shipment', 'shipment_id']}) }}
+{{ scope_dependencies('shipment') }}
 -- One row per ShipHero shipment: its labels' tracking numbers, and what the carrier says about it
 -- (truth.py `shipment_carrier_status` and `_shipment_delivered`):
 --   carrier_status: the carrier status of the shipment's most recent label (by creation, then
@@ -9,10 +11,12 @@ with
 
 shipments as (
     select * from {{ ref('stg_shiphero__shipments') }}
+    where {{ in_scope('shipment_id') }}
 ),
 
 labels as (
     select * from {{ ref('stg_shiphero__shipping_labels') }}
+    where {{ in_scope('shipment_id') }}
 ),
 
 trackers as (

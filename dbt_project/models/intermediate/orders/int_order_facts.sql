@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order with every fact SPEC.md's mismatch rules read, from all five systems,
 -- already linked and compared. fct_order_reconciliation only applies the rules to these columns.
 
@@ -5,10 +7,12 @@ with
 
 orders as (
     select * from {{ ref('stg_shopify__orders') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 order_lines as (
     select * from {{ ref('stg_shopify__order_lines') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 payment_status as (

@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 {#- SPEC.md's mismatch codes, in its table order (their severities are in max_severity below). -#}
 {%- set codes = [
     'missing_in_3pl',
@@ -26,12 +28,15 @@
     ~ " with ordinality as list (item, position) order by list.position)" -%}
 
 -- One row per Shopify order: the order as every system sees it, and one flag per SPEC.md mismatch code,
--- judged as of var('as_of'). The rules are SPEC.md's table, written as truth.py writes them.
+-- judged as of var('as_of'). The rules are SPEC.md's table, written as truth.py writes them. The rows of
+-- marts.fct_order_reconciliation (which adds the as-of), kept incrementally: a run judges again only the
+-- orders whose facts changed or whose time rules can have turned (int_reconcile_changes).
 
 with
 
 facts as (
     select * from {{ ref('int_order_facts') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 -- SPEC.md's terms, each never null
@@ -226,6 +231,5 @@ select
     greatest(
         case when max_severity = 'high' then net_amount else 0 end,
         case when tracking_missing_in_paypal then coalesce(live_paypal_captured_amount, 0) else 0 end
-    ) as amount_at_risk,
-    {{ as_of() }} as as_of
+    ) as amount_at_risk
 from summarized

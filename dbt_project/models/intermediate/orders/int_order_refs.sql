@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order_ref', 'order_ref']}) }}
+{{ scope_dependencies('order_ref') }}
 -- Every normalised reference that names a Shopify order, and the order it names (SPEC.md "Linking
 -- the systems"; truth.py `link`'s lookup): an order's id (`6100000000097`, `gid://shopify/Order/...`)
 -- or its name (`#1001`, `1001`, `0001001`), both normalised with normalize_order_ref. When a
@@ -16,14 +18,14 @@ candidates as (
         shopify_order_id,
         1 as priority
     from orders
-    where order_ref_id is not null
+    where order_ref_id is not null and {{ in_scope('order_ref_id') }}
     union all
     select
         order_ref_name as order_ref,
         shopify_order_id,
         2 as priority
     from orders
-    where order_ref_name is not null
+    where order_ref_name is not null and {{ in_scope('order_ref_name') }}
 )
 
 select distinct on (order_ref)

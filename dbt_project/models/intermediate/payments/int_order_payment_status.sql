@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
+{{ scope_dependencies('order') }}
 -- One row per Shopify order: its linked gateway payments summed, and SPEC.md's payment status
 -- (truth.py `payment_status`), with the moments a stage timestamp or a rule needs.
 
@@ -5,10 +7,12 @@ with
 
 orders as (
     select * from {{ ref('stg_shopify__orders') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 transactions as (
     select * from {{ ref('stg_shopify__transactions') }}
+    where {{ in_scope('shopify_order_id') }}
 ),
 
 payments as (
@@ -17,7 +21,7 @@ payments as (
 
 links as (
     select * from {{ ref('int_payment_links') }}
-    where shopify_order_id is not null
+    where shopify_order_id is not null and {{ in_scope('shopify_order_id') }}
 ),
 
 refunds as (

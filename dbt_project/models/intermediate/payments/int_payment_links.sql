@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['payment', "gateway || ':' || payment_id"]}) }}
+{{ scope_dependencies('payment') }}
 -- Every gateway payment linked to the Shopify order it pays for (SPEC.md "Linking the systems",
 -- truth.py `link`):
 --   1. reference: a Shopify transaction of that gateway whose gateway reference (normalised) is the
@@ -11,6 +13,7 @@ with
 
 payments as (
     select * from {{ ref('int_payments') }}
+    where {{ in_scope("gateway || ':' || payment_id") }}
 ),
 
 orders as (
@@ -36,6 +39,11 @@ by_reference as (
     where
         transactions.gateway in ('stripe', 'paypal')
         and transactions.gateway_reference_norm is not null
+        -- in an incremental run, only the references of the payments it links again
+        and (
+            not {{ is_incremental() }}
+            or transactions.gateway_reference_norm in (select payments.payment_id_norm from payments)
+        )
     group by transactions.gateway, transactions.gateway_reference_norm
 )
 

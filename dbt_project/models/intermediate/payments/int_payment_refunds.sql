@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['payment', "gateway || ':' || payment_id"]}) }}
+{{ scope_dependencies('payment') }}
 -- One row per successful refund of a gateway payment, with the moment it happened: what
 -- int_order_payment_status replays to find when refunds reached the captured amount.
 
@@ -5,6 +7,7 @@ with
 
 stripe_charges as (
     select * from {{ ref('stg_stripe__charges') }}
+    where {{ in_scope("'stripe:' || payment_intent_id") }}
 ),
 
 stripe_refunds as (
@@ -44,6 +47,7 @@ paypal as (
         is_refund
         and transaction_status = 'S'
         and paypal_reference_id is not null
+        and {{ in_scope("'paypal:' || paypal_reference_id") }}
 )
 
 select * from stripe

@@ -1,3 +1,5 @@
+{{ config(meta={'scope': ['payment', "gateway || ':' || payment_id"]}) }}
+{{ scope_dependencies('payment') }}
 -- One row per gateway payment, summed the way SPEC.md's payment status needs (truth.py `Payment`):
 -- a Stripe PaymentIntent with its charges and their refunds, or a PayPal capture with its refunds.
 -- Amounts are in major units of the payment's currency.
@@ -6,6 +8,7 @@ with
 
 stripe_intents as (
     select * from {{ ref('stg_stripe__payment_intents') }}
+    where {{ in_scope("'stripe:' || payment_intent_id") }}
 ),
 
 stripe_charges as (
@@ -18,15 +21,20 @@ stripe_charges as (
             and coalesce(amount_captured, 0) > 0
         ) as is_capture
     from {{ ref('stg_stripe__charges') }}
-    where payment_intent_id is not null
+    where payment_intent_id is not null and {{ in_scope("'stripe:' || payment_intent_id") }}
 ),
 
 stripe_refunds as (
     select * from {{ ref('stg_stripe__refunds') }}
+    where charge_id in (select stripe_charges.charge_id from stripe_charges)
 ),
 
+-- the captures of the payments this run recomputes, and the refunds that name them
 paypal_transactions as (
     select * from {{ ref('stg_paypal__transactions') }}
+    where
+        (is_capture and {{ in_scope("'paypal:' || transaction_id") }})
+        or (is_refund and {{ in_scope("'paypal:' || paypal_reference_id") }})
 ),
 
 stripe_refunds_by_charge as (

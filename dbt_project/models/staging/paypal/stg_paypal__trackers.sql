@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'tracker_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'tracker_id',
+        'change_keys': [['payment', "'paypal:' || transaction_id"]],
+    })
+}}
 
 -- One row per PayPal shipment tracker (Add Tracking API): its latest version as of var('as_of'), the
 -- tracking number normalised (trimmed, upper case).

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'transaction_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'transaction_id',
+        'change_keys': [['payment', "'paypal:' || transaction_id"], ['payment', "'paypal:' || paypal_reference_id"]],
+    })
+}}
 
 -- One row per PayPal transaction (Transaction Search): its latest version as of var('as_of'). Captures
 -- (T0006, PayPal Checkout) and refunds (T1107, paypal_reference_id = the refunded capture) are the rows

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'shiphero_order_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'shiphero_order_id',
+        'change_keys': [['shiphero_order', 'shiphero_order_id']],
+    })
+}}
 
 -- One row per line item of a ShipHero order (its latest version as of var('as_of')).
 with

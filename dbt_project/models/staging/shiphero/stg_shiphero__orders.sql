@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'shiphero_order_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'shiphero_order_id',
+        'change_keys': [['shiphero_order', 'shiphero_order_id']],
+    })
+}}
 
 -- One row per ShipHero (3PL) order: its latest version as of var('as_of'), with the Shopify order it
 -- claims normalised for linking (partner_order_id = Shopify order id, order_number = Shopify order name).

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'shipment_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'shipment_id',
+        'change_keys': [['shipment', 'shipment_id'], ['shiphero_order', 'shiphero_order_id']],
+    })
+}}
 
 -- One row per ShipHero shipment: its latest version as of var('as_of').
 with

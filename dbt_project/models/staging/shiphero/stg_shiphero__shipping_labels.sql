@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'shipment_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'shipment_id',
+        'change_keys': [['shipment', 'shipment_id']],
+    })
+}}
 
 -- One row per shipping label of a ShipHero shipment (its latest version as of var('as_of')): the tracking
 -- numbers the 3PL shipped with, normalised (trimmed, upper case), and their carrier.

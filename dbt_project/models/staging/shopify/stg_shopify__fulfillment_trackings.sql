@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'order_gid'}) }}
+{{
+    config(meta={
+        'raw_key': 'order_gid',
+        'change_keys': [['shopify_order', 'shopify_order_id']],
+    })
+}}
 
 -- One row per tracking number on a Shopify fulfillment (trackingInfo), normalised (trimmed, upper case);
 -- entries without a number are left out.

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'order_gid'}) }}
+{{
+    config(meta={
+        'raw_key': 'order_gid',
+        'change_keys': [['shopify_order', 'shopify_order_id']],
+    })
+}}
 
 -- One row per line item of a Shopify order (its latest version as of var('as_of')).
 with

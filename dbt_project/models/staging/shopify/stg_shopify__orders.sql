@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'order_gid'}) }}
+{{
+    config(meta={
+        'raw_key': 'order_gid',
+        'change_keys': [['shopify_order', 'shopify_order_id'], ['order_ref', 'order_ref_id'], ['order_ref', 'order_ref_name']],
+    })
+}}
 
 -- One row per Shopify order: its latest version as of var('as_of'), money in major units (shop money),
 -- ids normalised for linking. Nested lists are in the stg_shopify__order_* / fulfillment* models.

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'order_gid'}) }}
+{{
+    config(meta={
+        'raw_key': 'order_gid',
+        'change_keys': [['shopify_order', 'shopify_order_id'], ['payment_reference', "gateway || ':' || gateway_reference_norm"]],
+    })
+}}
 
 -- One row per transaction of a Shopify order (its latest version as of var('as_of')), with the gateway
 -- reference that links it to a Stripe PaymentIntent or a PayPal capture (SPEC.md "Linking the systems").

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'charge_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'charge_id',
+        'change_keys': [['payment', "'stripe:' || payment_intent_id"]],
+    })
+}}
 
 -- One row per Stripe Charge: its latest version as of var('as_of'), money in major units.
 with

@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'refund_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'refund_id',
+        'change_keys': [['stripe_charge', 'charge_id'], ['payment', "'stripe:' || payment_intent_id"]],
+    })
+}}
 
 -- One row per Stripe Refund: its latest version as of var('as_of'), money in major units.
 with

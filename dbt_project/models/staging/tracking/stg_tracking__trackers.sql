@@ -1,4 +1,9 @@
-{{ config(meta={'raw_key': 'tracker_id'}) }}
+{{
+    config(meta={
+        'raw_key': 'tracker_id',
+        'change_keys': [['tracking_number', 'tracking_code']],
+    })
+}}
 
 -- One row per carrier tracker (EasyPost-style): its latest version as of var('as_of'), the tracking code
 -- normalised (trimmed, upper case) to match ShipHero label tracking numbers.

@@ -1,0 +1,15 @@
+{{
+    config(
+        materialized='view',
+        meta={'test_scope': [['int_order_reconciliation', 'shopify_order_id']]},
+    )
+}}
+
+-- One row per Shopify order: the order as every system sees it, one flag per SPEC.md mismatch code, and
+-- the as-of it was judged at. The rows are int_order_reconciliation's, which a run keeps up to date
+-- incrementally (it judges again only what can have changed), so every row holds as of this run.
+
+select
+    reconciled.*,  -- noqa: AM04 (every column of the rows, documented in _marts__models.yml)
+    {{ as_of() }} as as_of
+from {{ ref('int_order_reconciliation') }} as reconciled
