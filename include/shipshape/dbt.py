@@ -42,6 +42,19 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "SHIPSHAPE_DBT_"
 PROFILE_NAME = "shipshape"
 
+# Settings of every dbt session (libpq reads them from PGOPTIONS). The project runs many mid-sized
+# statements (an incremental run, mostly small ones over large tables): LLVM's JIT, which Postgres turns on
+# for any statement it costs above jit_above_cost, spent longer compiling them than it saved (one plan took
+# 12 s to compile for 0.7 s of work; docs/benchmarks.md).
+SESSION_OPTIONS = "-c jit=off"
+
+
+def session_options(env: Mapping[str, str] | None = None) -> str:
+    """PGOPTIONS for a dbt run: shipshape's session settings, then any the environment already sets
+    (a later `-c` wins, so an operator's own PGOPTIONS overrides ours)."""
+    own = (os.environ if env is None else env).get("PGOPTIONS", "").strip()
+    return f"{SESSION_OPTIONS} {own}".strip()
+
 
 def project_dir() -> Path:
     """The dbt project: ``dbt_project/`` in the checkout (``$SHIPSHAPE_DBT_PROJECT_DIR`` overrides it)."""
@@ -156,7 +169,7 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
     project = project_dir()
     target = Path(target_path).resolve() if target_path else project / "target"
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    env.update(profile_env(url))
+    env.update(profile_env(url), PGOPTIONS=session_options())
     env.update(
         DBT_TARGET_PATH=str(target),
         DBT_LOG_PATH=str(Path(log_path).resolve() if log_path else project / "logs"),

@@ -8,7 +8,8 @@
   :class:`WarehouseProfileMapping`, Cosmos's ``PostgresUserPasswordProfileMapping`` made to accept what
   shipshape's warehouses look like: no password (trust/peer auth, as in CI and the embedded warehouse)
   and a unix-socket directory given as ``?host=`` (the embedded warehouse). The password, when there is
-  one, reaches dbt only through an environment variable, as Cosmos does it.
+  one, reaches dbt only through an environment variable, as Cosmos does it; so do the session settings
+  every dbt run uses (:data:`shipshape.dbt.SESSION_OPTIONS`).
 * **Execution.** dbt of this interpreter's virtualenv, invoked in-process through dbt's ``dbtRunner``:
   a subprocess per task paid a Python start and dbt import each time, and halved a run's speed (a
   150-order reconcile under ``dag.test()``: 267 s as subprocesses, 142 s in-process).
@@ -64,7 +65,8 @@ class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
 
     @property
     def env_vars(self) -> dict[str, str]:
-        env = {self.get_env_var_name("password"): str(self.get_dbt_value("password") or "")}
+        env = {self.get_env_var_name("password"): str(self.get_dbt_value("password") or ""),
+               "PGOPTIONS": dbt.session_options()}
         if self.disable_event_tracking:
             env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
             env["DO_NOT_TRACK"] = "1"
