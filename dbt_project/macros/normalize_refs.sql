@@ -15,17 +15,21 @@
     and the Unicode spaces), spelled out rather than [[:space:]], whose meaning depends on the database
     locale. Lower/upper casing is Postgres' (the same as Python's for anything but exotic letters such
     as 'İ'). Each takes any SQL expression (cast to text) and is null for null.
+
+    No regular expressions: these run on every id of every staged record, and btrim/ltrim/left with a
+    fixed set of characters give the same result several times faster than the regex engine.
 -#}
 {% macro strip_space(expr) -%}
-    {%- set ws = '[\\t\\n\\v\\f\\r \\u001c-\\u001f\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]' -%}
-    regexp_replace({{ expr }}, '^{{ ws }}+|{{ ws }}+$', '', 'g')
+    btrim({{ expr }}, E' \u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
 {%- endmacro %}
 
+{#- (a prefix of `gid://shopify/order/`, any case, then any leading `#`s; then leading zeros but the last) -#}
 {% macro normalize_order_ref(expr) -%}
-    nullif(regexp_replace(lower({{ strip_space(
-        "regexp_replace(regexp_replace(" ~ strip_space("(" ~ expr ~ ")::text")
-        ~ ", '^gid://shopify/order/', '', 'i'), '^#+', '')"
-    ) }}), '^0+(?=.)', ''), '')
+    {%- set stripped = strip_space("(" ~ expr ~ ")::text") -%}
+    {%- set no_gid = "(case when lower(left(" ~ stripped ~ ", 20)) = 'gid://shopify/order/' then substr("
+        ~ stripped ~ ", 21) else " ~ stripped ~ " end)" -%}
+    {%- set ref = "lower(" ~ strip_space("ltrim(" ~ no_gid ~ ", '#')") ~ ")" -%}
+    nullif(case when ltrim({{ ref }}, '0') = '' and {{ ref }} != '' then '0' else ltrim({{ ref }}, '0') end, '')
 {%- endmacro %}
 
 {% macro normalize_payment_ref(expr) -%}

@@ -16,8 +16,20 @@
 
 {#-
     shopify_legacy_id(expr): the numeric id at the end of a Shopify global id
-    ('gid://shopify/LineItem/14100000000000' -> 14100000000000; anything else -> null).
+    ('gid://shopify/LineItem/14100000000000' -> 14100000000000; anything else -> null). The usual shape
+    is read with split_part/translate: the regex engine, on every id of every staged order, cost seconds.
 -#}
 {% macro shopify_legacy_id(expr) -%}
-    substring({{ expr }} from '^gid://shopify/[A-Za-z]+/([0-9]+)')::bigint
+    {%- set kind = "split_part(" ~ expr ~ ", '/', 4)" -%}
+    {%- set number = "split_part(" ~ expr ~ ", '/', 5)" -%}
+    (case
+        when
+            left({{ expr }}, 14) = 'gid://shopify/'
+            and {{ kind }} != ''
+            and translate({{ kind }}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', '') = ''
+            and {{ number }} != ''
+            and translate({{ number }}, '0123456789', '') = ''
+            then {{ number }}::bigint
+        else substring({{ expr }} from '^gid://shopify/[A-Za-z]+/([0-9]+)')::bigint
+    end)
 {%- endmacro %}
