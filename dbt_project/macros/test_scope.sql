@@ -29,11 +29,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- the scopes (model, key expression) whose recomputed keys name the rows of `relation` -#}
+{#- the scopes (model, key expression) whose recomputed keys name the rows of `relation` (a model of
+    this project: its relation is named after it) -#}
 {% macro _relation_scopes(relation) -%}
     {%- set scopes = [] -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model'
-            and (node.alias or node.name) == relation.identifier and node.schema == relation.schema -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier) -%}
+    {%- if node and node.schema == relation.schema -%}
         {%- set meta = node.config.get('meta', {}) -%}
         {%- if node.config.materialized == 'incremental' and meta.get('raw_key') -%}
             {%- do scopes.append([node.name, meta['raw_key']]) -%}
@@ -43,7 +44,7 @@
         {%- for scope in meta.get('test_scope', []) -%}
             {%- do scopes.append(scope) -%}
         {%- endfor -%}
-    {%- endfor -%}
+    {%- endif -%}
     {{ return(scopes) }}
 {%- endmacro %}
 
