@@ -158,8 +158,10 @@ def test_broken_raw_data_fails_the_raw_gate_naming_each_expectation(built_clone,
 
 
 def test_a_duplicated_reconciled_row_fails_the_marts_gate(built_clone, built_world, gate_settings):
-    execute(built_clone, "insert into marts.fct_order_reconciliation select * from marts.fct_order_reconciliation"
-                         " where shopify_order_id = (select min(shopify_order_id) from marts.fct_order_reconciliation)")
+    # the mart is a view over the incremental table
+    execute(built_clone, "insert into intermediate.int_order_reconciliation select * from"
+                         " intermediate.int_order_reconciliation where shopify_order_id ="
+                         " (select min(shopify_order_id) from intermediate.int_order_reconciliation)")
     with pytest.raises(QualityGateFailed) as excinfo:
         run_gate("marts", built_clone, as_of=built_world.clock, run_id="dup", settings=gate_settings)
     failed = failures(excinfo)
