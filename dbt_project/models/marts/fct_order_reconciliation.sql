@@ -9,7 +9,8 @@
 -- the as-of it was judged at. The rows are int_order_reconciliation's, which a run keeps up to date
 -- incrementally (it judges again only what can have changed), so every row holds as of this run.
 
+-- every column of the rows (each documented in _marts__models.yml)
 select
-    reconciled.*,  -- noqa: AM04 (every column of the rows, documented in _marts__models.yml)
+    reconciled.*,  -- noqa: AM04
     {{ as_of() }} as as_of
 from {{ ref('int_order_reconciliation') }} as reconciled

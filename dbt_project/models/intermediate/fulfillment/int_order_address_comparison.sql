@@ -47,27 +47,44 @@ joined as (
         coalesce(orders.has_shipping_address, false) as has_shopify_address,
     {%- for side, relation in sides %}
         {%- for field in fields %}
-        {{ relation }}.ship_{{ field }} as {{ side }}_raw_{{ field }},
+            {{ relation }}.ship_{{ field }} as {{ side }}_raw_{{ field }},
         {%- endfor %}
-        strpos(concat(
-            {%- for field in text_fields %}{{ relation }}.ship_{{ field }}{{ ', ' if not loop.last }}{% endfor -%}
-        ), chr(1)) = 0 as {{ side }}_separable,
+        strpos(
+            concat(
+                {%- for field in text_fields %}
+                    {{ relation }}.ship_{{ field }}
+                    {{- ',' if not loop.last }}
+                {%- endfor %}
+            ),
+            chr(1)
+        ) = 0 as {{ side }}_separable,
         regexp_replace(
             translate(
-                lower(concat_ws(chr(1)
-                    {%- for field in text_fields %}, coalesce({{ relation }}.ship_{{ field }}, ''){% endfor -%}
-                )),
-                {{ punctuation }}, ''
+                lower(
+                    concat_ws(
+                        chr(1),
+                        {%- for field in text_fields %}
+                            coalesce({{ relation }}.ship_{{ field }}, '')
+                            {{- ',' if not loop.last }}
+                        {%- endfor %}
+                    )
+                ),
+                {{ punctuation }},
+                ''
             ),
-            '[[:space:]]+', ' ', 'g'
-        ) as {{ side }}_text{{ ',' if not loop.last }}
+            '[[:space:]]+',
+            ' ',
+            'g'
+        ) as {{ side }}_text
+        {{- ',' if not loop.last }}
     {%- endfor %}
     from links
     inner join orders
         on links.shopify_order_id = orders.shopify_order_id
     inner join shiphero_orders
         on links.shiphero_order_id = shiphero_orders.shiphero_order_id
-    offset 0
+    -- an optimisation fence, not a limit: every row is kept
+    offset 0  -- noqa: AM09
 ),
 
 normalized as (
@@ -76,16 +93,18 @@ normalized as (
         shiphero_order_id,
         has_shopify_address,
     {%- for side, relation in sides %}
-        {%- for field in fields %}
-            {%- if field == 'zip' %}
+    {%- for field in fields %}
+    {%- if field == 'zip' %}
         {{ zip_pattern | replace('EXPR', side ~ '_raw_zip') }} as {{ side }}_zip,
-            {%- else %}
+    {%- else %}
         case
-            when {{ side }}_separable then btrim(split_part({{ side }}_text, chr(1), {{ text_fields.index(field) + 1 }}))
+            when {{ side }}_separable
+                then btrim(split_part({{ side }}_text, chr(1), {{ text_fields.index(field) + 1 }}))
             else {{ text_pattern | replace('EXPR', side ~ '_raw_' ~ field) }}
-        end as {{ side }}_{{ field }}{{ ',' if not (loop.last and side == 'shiphero') }}
-            {%- endif %}
-        {%- endfor %}
+        end as {{ side }}_{{ field }}
+        {{- ',' if not (loop.last and side == 'shiphero') }}
+    {%- endif %}
+    {%- endfor %}
     {%- endfor %}
     from joined
 )
