@@ -19,7 +19,8 @@
       model      recomputes those keys only ({{ in_scope('expression') }} in its where clauses);
       post-hook  records the last batch it took (staging.dbt_incremental_state.change_batch).
     All three are one transaction. A model that fails keeps its batch mark, so its next run takes the
-    batches it missed as well; int_reconcile_changes prunes a batch once every model has taken it. Without
+    batches it missed as well; int_reconcile_changes prunes a batch once every scoped model of the project
+    has taken it. Without
     is_incremental() (first run, --full-refresh, unit tests) a model computes every key.
 -#}
 
@@ -201,10 +202,16 @@
     );
     select set_config('shipshape.change_batch', nextval('{{ target.schema }}.dbt_change_batches')::text, true);
     {% if is_incremental() %}
+        {#- the project's scoped models (a model removed from the project must not hold batches back) -#}
+        {%- set consumers = [] -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model'
+                and node.config.get('meta', {}).get('scope') -%}
+            {%- do consumers.append("'" ~ node.name ~ "'") -%}
+        {%- endfor %}
         delete from {{ this }}
         where batch <= (
             select min(state.change_batch) from {{ incremental_state_relation() }} as state
-            where state.change_batch is not null
+            where state.change_batch is not null and state.model in ({{ consumers | join(', ') }})
         );
     {% endif %}
 {% endmacro %}

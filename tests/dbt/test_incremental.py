@@ -112,6 +112,9 @@ def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) ->
     lifecycle.advance(world, timedelta(hours=1))
     dump_raw(world, url, run_id="fourth-dump")
     run("run", as_of=world.clock)
+    with psycopg.connect(url) as conn:
+        batches = conn.execute("select count(distinct batch) from intermediate.int_reconcile_changes").fetchone()[0]
+    assert batches == 2, "the batch the models left behind took is kept until they take it, no longer"
     equals_full_refresh(world.clock)
 
     # records deleted from raw by hand (journaled in raw._deletions): staging forgets them, and the orders
