@@ -59,16 +59,7 @@ def shipshape_reconcile():
         profile_config=wiring.profile_config(),
         execution_config=wiring.execution_config(),
         render_config=wiring.render_config(),
-        operator_args={
-            "vars": {"as_of": AS_OF},
-            # unit tests check the models' logic, which only a code change can break: CI runs them (make
-            # test), an hourly run need not (dbt's advice for production)
-            "dbt_cmd_flags": ["--exclude-resource-type", "unit_test"],
-            # Cosmos would emit an Asset per model named after the warehouse's host and port; nothing is
-            # scheduled on them, and Airflow 3 warns about each on every run
-            "emit_datasets": False,
-            "retries": 2,
-        },
+        operator_args=wiring.operator_args(AS_OF),
         default_args={"retries": 2},
     )
 

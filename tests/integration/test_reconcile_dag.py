@@ -44,6 +44,8 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
         assert any(tid.startswith(f"dbt.{name}_") for tid in task_ids), f"no task for {name}"
     for name in ("correction_plan", "mismatch_history", "mismatch_daily", "fct_order_reconciliation"):
         assert f"dbt.{name}_model_build" in task_ids
+    dbt_tasks = [t for t in reconcile.tasks if t.task_id.startswith("dbt.")]
+    assert all(t.dbt_cmd_flags == list(dbt.PIPELINE_FLAGS) for t in dbt_tasks), "scheduled runs skip unit tests"
     gate, raw_gate = reconcile.get_task("quality_gate"), reconcile.get_task("raw_quality_gate")
     push = reconcile.get_task("push_corrections")
     assert push.upstream_task_ids == {"quality_gate", "raw_quality_gate"}, "both gates guard the push"

@@ -101,6 +101,19 @@ def execution_config() -> ExecutionConfig:
     )
 
 
+def operator_args(as_of: str) -> dict[str, Any]:
+    """What every dbt task of the DAG gets: the as-of (a template of the run's interval end), the
+    pipeline's flags (:data:`shipshape.dbt.PIPELINE_FLAGS`: no unit tests) and its retries."""
+    return {
+        "vars": {"as_of": as_of},
+        "dbt_cmd_flags": list(dbt.PIPELINE_FLAGS),
+        # Cosmos would emit an Asset per model named after the warehouse's host and port; nothing is
+        # scheduled on them, and Airflow 3 warns about each on every run
+        "emit_datasets": False,
+        "retries": 2,
+    }
+
+
 def render_config() -> RenderConfig:
     """A task per seed and model running ``dbt build`` of it (the node, then its tests); a test with
     several parents (relationships) gets its own task after all of them."""
