@@ -1,14 +1,15 @@
 """The reconcile dbt project against one hand-written SQL statement, and its incremental run.
 
     python -m shipshape.benchmarks.dbt_build --orders 100000 [--seed 7] [--advance-hours 2]
-        [--rounds run,build] [--no-full-run] [--keep]
+        [--rounds run,build] [--no-full-run] [--unit-tests] [--keep]
 
 1. **Raw tables**: builds the sandbox world and dumps it through the real extraction (``dump_raw``) into a
    database of its own on ``--server`` (default the system Postgres). The dump is kept as a template and
    cloned by later runs of the same world (:func:`shipshape.benchmarks.raw_database`): it takes an hour at
    a million orders.
-2. **Full build**: ``dbt build`` (seeds, models, their data and unit tests) at the world clock, timed as a
-   whole and per model (run_results.json); then, unless ``--no-full-run``, ``dbt run --full-refresh``.
+2. **Full build**: ``dbt build`` as the pipeline runs it (seeds, models and their data tests; the unit tests
+   only with ``--unit-tests``: :data:`shipshape.dbt.PIPELINE_FLAGS`) at the world clock, timed as a whole
+   and per model (run_results.json); then, unless ``--no-full-run``, ``dbt run --full-refresh``.
 3. **Baseline**: ``reconcile_single_statement.sql`` (SPEC.md's rules over the same raw tables, one
    statement) in a session with dbt's settings (:data:`shipshape.dbt.SESSION_OPTIONS`), timed, and its 19
    flags compared with ``marts.fct_order_reconciliation``'s order by order: the number of disagreements is
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the incremental rounds, each dbt run or build after its own change (default: run,build)")
     parser.add_argument("--no-full-run", dest="full_run", action="store_false",
                         help="skip the `dbt run --full-refresh` after the first build")
+    parser.add_argument("--unit-tests", action="store_true",
+                        help="dbt build runs the unit tests too (the pipeline leaves them out)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -171,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # ----------------------------------------------------------------------------------- full
         as_of = world.clock
-        build_s, build_models = timed_dbt(["build"], url, as_of, work)
+        build = ["build"] if args.unit_tests else ["build", *dbt.PIPELINE_FLAGS]
+        print(f"dbt build is: dbt {' '.join(build)}")
+        build_s, build_models = timed_dbt(build, url, as_of, work)
         print(f"full dbt build: {build_s:.1f} s (model time summed over dbt's threads:"
               f" {sum(build_models.values()):.1f} s);"
               f" top models: {_top(build_models)}")
@@ -197,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         # and a real PayPal keeps its address (on another port every tracker would be a new version)
         port = dumped_port(url)
         same_all, wrong_all = True, Counter()
-        for round_no, command in enumerate(([name] for name in args.rounds.split(",")), start=2):
+        commands = (build if name == "build" else [name] for name in args.rounds.split(","))
+        for round_no, command in enumerate(commands, start=2):
             before = _row_md5s(url)
             applied = lifecycle.advance(world, timedelta(hours=args.advance_hours))
             started = time.monotonic()
@@ -221,14 +227,14 @@ def main(argv: list[str] | None = None) -> int:
             stmt_s, flags = single_statement(url, as_of)
             wrong_now = disagreements(url, flags)
             same_all, wrong_all = same_all and same, wrong_all + wrong_now
-            name = " ".join(command)
+            name = command[0]
             print(f"  orders whose reconciled row changed: {changed} of {len(after)} ({changed / len(after):.2%})")
             print(f"  incremental dbt {name}: {inc_s:.1f} s; top models: {_top(inc_models)}")
             print(f"  keys recomputed (staging: raw records; intermediate: its grain's keys): {recomputed}")
             print(f"  dbt {name} --full-refresh at the same as-of: {refresh_s:.1f} s;"
                   f" incremental / full: {inc_s / refresh_s:.3f}; marts identical: {same}")
             print(f"  single statement: {stmt_s:.1f} s; disagreements: {sum(wrong_now.values())}")
-            if command == ["build"]:
+            if command == build:
                 print(f"  incremental dbt build / first full dbt build: {inc_s / build_s:.3f}")
         wrong = wrong + wrong_all
         ok = not wrong and same_all
