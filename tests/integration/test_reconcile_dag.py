@@ -46,6 +46,7 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
         assert f"dbt.{name}_model_build" in task_ids
     dbt_tasks = [t for t in reconcile.tasks if t.task_id.startswith("dbt.")]
     assert all(t.dbt_cmd_flags == list(dbt.PIPELINE_FLAGS) for t in dbt_tasks), "scheduled runs skip unit tests"
+    assert not any(t.emit_datasets for t in dbt_tasks), "no Asset per model (nothing is scheduled on them)"
     gate, raw_gate = reconcile.get_task("quality_gate"), reconcile.get_task("raw_quality_gate")
     push = reconcile.get_task("push_corrections")
     assert push.upstream_task_ids == {"quality_gate", "raw_quality_gate"}, "both gates guard the push"

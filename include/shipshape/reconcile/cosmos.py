@@ -107,9 +107,6 @@ def operator_args(as_of: str) -> dict[str, Any]:
     return {
         "vars": {"as_of": as_of},
         "dbt_cmd_flags": list(dbt.PIPELINE_FLAGS),
-        # Cosmos would emit an Asset per model named after the warehouse's host and port; nothing is
-        # scheduled on them, and Airflow 3 warns about each on every run
-        "emit_datasets": False,
         "retries": 2,
     }
 
@@ -119,6 +116,10 @@ def render_config() -> RenderConfig:
     several parents (relationships) gets its own task after all of them."""
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
+        # Cosmos would emit an Asset per model named after the warehouse's host and port; nothing is
+        # scheduled on them, and Airflow 3 warns about each on every run. Cosmos takes this from here and
+        # overrides any emit_datasets in operator_args.
+        emit_datasets=False,
         test_behavior=TestBehavior.BUILD,
         should_detach_multiple_parents_tests=True,
     )
