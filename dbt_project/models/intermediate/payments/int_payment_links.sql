@@ -38,13 +38,13 @@ by_reference as (
         on transactions.shopify_order_id = orders.shopify_order_id
     where
         transactions.gateway in ('stripe', 'paypal')
-        and transactions.gateway_reference_norm is not null
-        {% if is_incremental() -%}
+        {% if is_incremental() %}
             -- only the references of the payments this run links again; a plain AND, so that the
             -- planner makes it a hash semi-join (under `not is_incremental() or ...` it stayed a subplan
             -- that scanned the scoped payments once per transaction: 45 s at 300k orders)
             and transactions.gateway_reference_norm in (select payments.payment_id_norm from payments)
-        {%- endif %}
+        {% endif %}
+        and transactions.gateway_reference_norm is not null
     group by transactions.gateway, transactions.gateway_reference_norm
 )
 
