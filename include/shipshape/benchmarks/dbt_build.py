@@ -117,14 +117,18 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
 
 
 def timed_dbt(args: list[str], url: str, as_of: Any, work: Path) -> tuple[float, dict[str, float]]:
-    """Wall time of one dbt invocation, and each model's execution time (run_results.json)."""
+    """Wall time of one dbt invocation, and each model's execution time (run_results.json); a line on its
+    data tests is printed when it ran any."""
     started = time.monotonic()
     result = dbt.run(args, url=url, as_of=as_of, target_path=work / "target", log_path=work / "logs", echo=False)
     seconds = time.monotonic() - started
     result.raise_for_status()
-    models = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in result.results
-              if r["unique_id"].startswith("model.")}
-    return seconds, models
+    times = {kind: {r["unique_id"].split(".")[2]: r["execution_time"] for r in result.results
+                    if r["unique_id"].startswith(f"{kind}.")} for kind in ("model", "test")}
+    if times["test"]:
+        print(f"  ({' '.join(args)}: {len(times['test'])} data tests, summed {sum(times['test'].values()):.1f} s;"
+              f" slowest: {_top(times['test'], 6)})")
+    return seconds, times["model"]
 
 
 def _row_md5s(url: str) -> dict[int, str]:
