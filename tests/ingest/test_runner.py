@@ -67,9 +67,9 @@ def run(url, stream, **kw):
                       connection=CONN, **kw)
 
 
-def rows(url, sql):
+def rows(url, sql, params=None):
     with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture
@@ -141,3 +141,38 @@ def test_secrets_are_masked_in_every_log_record(caplog):
         logging.getLogger("anything").info("calling with %s and %s", conn.password, "token-from-an-oauth-call")
     assert "shh-very-secret-1" not in caplog.text and "token-from-an-oauth-call" not in caplog.text
     assert "calling with *** and ***" in caplog.text
+
+
+class WatchedStream(ToyStream):
+    """Records, between pages, the transaction ids any connection to the warehouse holds."""
+
+    def __init__(self, pages, url):
+        super().__init__(pages)
+        self.url, self.xids_seen = url, []
+
+    def pages(self, ctx: ExtractContext):
+        with psycopg.connect(self.url, autocommit=True) as watcher:
+            for page in super().pages(ctx):
+                yield page
+                self.xids_seen += watcher.execute(
+                    "select backend_xid::text from pg_stat_activity"
+                    " where datname = current_database() and backend_xid is not null").fetchall()
+
+
+def test_no_transaction_stays_open_while_the_api_is_read(db):
+    # an open transaction with an xid stops vacuum from pruning anything newer, such as the rate-limit
+    # bucket row every request updates; over an hour-long load that made each update walk all the old ones
+    stream = WatchedStream(PAGES, db)
+    assert run(db, stream).inserted == 4
+    assert stream.xids_seen == []
+
+
+def test_payloads_round_trip_through_the_spool_whatever_their_characters(db):
+    awkward = ["tab\there", "new\nline", "carriage\rreturn", "back\\slash \\N \\t", "ünïcödé ✓", '"quoted"']
+    page = [thing(i, note=text) for i, text in enumerate(awkward)]
+    page.append({"id": "id\twith\\tab", "amount": 1, "updated": "2026-11-01T11:40:00+01:00"})
+    assert run(db, ToyStream([page])).inserted == len(page)
+    loaded = dict(rows(db, "select source_id, payload from raw.toy__things"))
+    assert loaded == {record["id"]: record for record in page}
+    assert rows(db, "select source_updated_at from raw.toy__things where source_id = %s", ["id\twith\\tab"]) == [
+        (datetime(2026, 11, 1, 10, 40, tzinfo=UTC),)]

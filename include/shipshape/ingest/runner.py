@@ -2,11 +2,13 @@
 good ones and quarantine the rest, then commit rows, quarantine, cursor and run log in one transaction.
 
 A failure anywhere rolls everything back, so a task killed halfway leaves nothing half-loaded and its
-rerun starts from the same cursor. Memory stays flat: each page is copied to Postgres and dropped.
+rerun starts from the same cursor. Memory stays flat: each page is spooled to a local file and dropped
+(ingest.loader), and the transaction lasts only as long as the final merge.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -78,7 +80,8 @@ def run_stream(
         window = Window(None if state is None else interval_start - lookback, interval_end)
         log.info("%s: extracting %s%s", stream.key, window, " (first load: full history)" if state is None else "")
         load = RawLoad(db, stream.source, stream.name, stream.table, run_id)
-        with stream.open_client(connection, transport) as client, buckets or SharedBuckets(warehouse_url) as shared:
+        with contextlib.closing(load), stream.open_client(connection, transport) as client, \
+                buckets or SharedBuckets(warehouse_url) as shared:
             share = getattr(client, "share_buckets", None)  # an ApiClient's hook; a stream may bring its own client
             if share is not None:
                 share(shared)  # the source's other streams, in other tasks, spend the same limit
