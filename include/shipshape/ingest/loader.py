@@ -90,21 +90,25 @@ class LoadCounts:
 
 
 class RawLoad:
-    """One stream's load, spooled on disk; nothing reaches the database until `commit`."""
+    """One stream's load, spooled on disk; nothing reaches the database until `commit`.
+
+    `conn` is in autocommit mode: the DDL and the merge are transactions of their own, and the streams'
+    reads of the warehouse in between (PayPal's captures to ask trackers for) leave none open. Even a
+    read-only transaction left idle keeps a snapshot, which holds back vacuum as an xid does.
+    """
 
     def __init__(self, conn: psycopg.Connection, source: str, stream: str, table: str, run_id: str) -> None:
         self.conn = conn
         self.source, self.stream, self.table, self.run_id = source, stream, table, run_id
         self.counts = LoadCounts()
         self.extracted_at = datetime.now(UTC)
-        with conn.cursor() as cur:
+        with conn.transaction(), conn.cursor() as cur:
             # DDL first, each statement idempotent; concurrent tasks of other streams create other tables.
             cur.execute(sql.SQL(RAW_TABLE_DDL).format(
                 table=sql.Identifier(table), updated_index=sql.Identifier(f"{table}__updated"),
                 extracted_index=sql.Identifier(f"{table}__extracted")))
             cur.execute("select pg_advisory_xact_lock(hashtext('shipshape.ops_ddl'))")
             cur.execute(OPS_DDL)
-        conn.commit()  # release the DDL lock now; the load itself is the transaction of `commit`
         self._spool = tempfile.TemporaryFile(prefix=f"shipshape-{table}-")  # COPY text lines
         self._quarantined: list[tuple[str | None, str, str, str]] = []
 
@@ -124,7 +128,7 @@ class RawLoad:
 
     def commit(self, state: dict[str, Any], *, window_start: datetime | None, window_end: datetime,
                api_reported_count: int | None, requests: int, retries: int, started_at: datetime) -> LoadCounts:
-        with self.conn.cursor() as cur:
+        with self.conn.transaction(), self.conn.cursor() as cur:
             # payload is jsonb here so COPY parses each document once; the merge only hashes its text.
             cur.execute("create temp table _load (source_id text, source_updated_at timestamptz, payload jsonb)"
                         " on commit drop")
@@ -172,7 +176,6 @@ class RawLoad:
                  self.counts.inserted, self.counts.quarantined, api_reported_count, requests, retries, started_at,
                  self.counts.received),
             )
-        self.conn.commit()
         return self.counts
 
 
@@ -190,5 +193,5 @@ def read_state(conn: psycopg.Connection, source: str, stream: str) -> dict[str, 
     with conn.cursor() as cur:
         cur.execute("select cursor from ops.extraction_state where source = %s and stream = %s", (source, stream))
         row = cur.fetchone()
-    conn.rollback()  # leave no transaction open: the load starts its own
+    conn.rollback()  # leave no transaction open (when `conn` is not in autocommit mode)
     return row[0] if row else None

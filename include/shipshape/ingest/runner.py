@@ -75,7 +75,8 @@ def run_stream(
     started_at = datetime.now(UTC)
     clock = time.monotonic()
     connection = connection or get_connection(stream.conn_id)
-    with psycopg.connect(warehouse_url, autocommit=False) as db:
+    # autocommit: the load opens its transaction only to merge (ingest.loader.RawLoad)
+    with psycopg.connect(warehouse_url, autocommit=True) as db:
         state = read_state(db, stream.source, stream.name)
         window = Window(None if state is None else interval_start - lookback, interval_end)
         log.info("%s: extracting %s%s", stream.key, window, " (first load: full history)" if state is None else "")
