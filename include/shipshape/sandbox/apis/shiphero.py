@@ -650,7 +650,10 @@ def _select(
             already_sorted = first.attr == sort_attr
         else:
             rest, rows, already_sorted = [], table.sorted_by(sort_attr), True
-        rows = [r for r in rows if all(rg.holds(r) for rg in rest) and (predicate is None or predicate(r))]
+        # A sync re-anchors its window after every page (a fresh listing each time), so with nothing left
+        # to check the bisected slice is the answer: a per-row pass here made a large sync quadratic.
+        if rest or predicate is not None:
+            rows = [r for r in rows if all(rg.holds(r) for rg in rest) and (predicate is None or predicate(r))]
         if not already_sorted:
             rows.sort(key=attrgetter(sort_attr, key_attr))
         if desc:
