@@ -22,12 +22,6 @@
     batches it missed as well; int_reconcile_changes prunes a batch once every scoped model of the project
     has taken it. Without
     is_incremental() (first run, --full-refresh, unit tests) a model computes every key.
-
-    Whether a run recomputes everything (a batch of grain `all`, or no batch taken yet) is decided when
-    the model and its hooks are compiled (scope_takes_all, a query: dbt compiles a model once its
-    parents have run), so the scope filters are a plain `key in (...)`: Postgres makes that a semi-join
-    on the table's index of its key, which scope_end builds with the table. Under an
-    `exists (everything) or key in (...)` it read the whole table once per delete and per data test.
 -#}
 
 {#- the batch this model's transaction takes up to -#}
@@ -47,48 +41,26 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- whether this incremental run of the model recomputes every key: a batch of grain `all` it has not
-    taken, or none taken yet (a table built before its batches were recorded, or whose batches were
-    pruned: no way to know). Asked when the model and its hooks compile, which is after int_reconcile_changes
-    has run, and nothing else changes the answer before the post-hook; false when not executing. -#}
-{% macro scope_takes_all() -%}
-    {%- if not execute or not is_incremental() -%}{{ return(false) }}{%- endif -%}
-    {%- set state -%}
-        select state.change_batch from {{ incremental_state_relation() }} as state
-        where state.model = '{{ this.identifier }}' and state.change_batch is not null
-    {%- endset -%}
-    {%- set query -%}
-        select
-            not exists ({{ state }})
-            or exists (
-                select from {{ ref('int_reconcile_changes') }} as changes
-                where changes.grain = 'all' and changes.batch > ({{ state }})
-            )
-    {%- endset -%}
-    {{ return(run_query(query).columns[0].values()[0]) }}
-{%- endmacro %}
-
 {#- in a model's where clause: the row's key is one this run recomputes -#}
 {% macro in_scope(expr) -%}
-    {%- if is_incremental() and not scope_takes_all() -%}
-        ({{ expr }})::text in (
-            select scope.key from {{ model_scope_relation() }} as scope
-            where scope.model = '{{ this.identifier }}'
+    {%- if is_incremental() -%}
+        (
+            ({{ expr }})::text in (
+                select scope.key from {{ model_scope_relation() }} as scope
+                where scope.model = '{{ this.identifier }}'
+            )
+            or exists (
+                select from {{ model_scope_relation() }} as scope
+                where scope.model = '{{ this.identifier }}' and scope.key is null
+            )
         )
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
 
-{#- post-hook of a table built whole: the index its scope filters (the next runs' deletes and data tests,
-    macros/test_scope.sql) look keys up in, and its statistics (the models downstream join it, and a
-    fresh table has none: the planner would guess a handful of rows and pick nested loops) -#}
-{% macro index_scope_key(expr) -%}
-    create index on {{ this }} ((({{ expr }})::text));
-    analyze {{ this }}
-{%- endmacro %}
-
-{#- the keys of this model's grain in the batches it has not taken, as rows (model, key) -#}
+{#- the keys of this model's grain in the batches it has not taken, as rows (model, key); one null key
+    when everything must be recomputed -#}
 {% macro scope_keys(grain, expand=none) -%}
     {%- set changes = ref('int_reconcile_changes') -%}
     with
@@ -97,11 +69,20 @@
         select changes.grain, changes.entity_key as key
         from {{ changes }} as changes
         where
-            changes.batch > (
-                select state.change_batch from {{ incremental_state_relation() }} as state
-                where state.model = '{{ this.identifier }}'
-            )
+            changes.batch > coalesce(
+                (select state.change_batch from {{ incremental_state_relation() }} as state
+                 where state.model = '{{ this.identifier }}'), -1)
             and changes.batch <= current_setting({{ _batch_setting() }})::bigint
+    ),
+
+    everything as (
+        select from batches where grain = 'all'
+        union all
+        -- a table built before its batches were recorded (or whose batches were pruned): no way to know
+        select where not exists (
+            select from {{ incremental_state_relation() }} as state
+            where state.model = '{{ this.identifier }}' and state.change_batch is not null
+        )
     ),
 
     keys as (
@@ -130,9 +111,12 @@
         {%- endif %}
     )
 
+    select '{{ this.identifier }}', null::text
+    where exists (select from everything)
+    union all
     select '{{ this.identifier }}', keys.key
     from keys
-    where keys.key is not null
+    where keys.key is not null and not exists (select from everything)
 {%- endmacro %}
 
 {#- pre-hook of every intermediate model (a no-op for models without meta `scope`) -#}
@@ -146,14 +130,13 @@
         true
     );
     delete from {{ model_scope_relation() }} where model = '{{ this.identifier }}';
-    {% if is_incremental() and not scope_takes_all() %}
+    {% if is_incremental() %}
         insert into {{ model_scope_relation() }} (model, key)
         {{ scope_keys(scope[0], scope[2] if scope | length > 2 else none) }};
         delete from {{ this }}
         where {{ in_scope(scope[1]) }};
     {% else %}
         insert into {{ model_scope_relation() }} (model, key) values ('{{ this.identifier }}', null);
-        {% if is_incremental() %}delete from {{ this }};{% endif %}
     {% endif %}
 {% endmacro %}
 
@@ -165,7 +148,7 @@
     insert into {{ incremental_state_relation() }} (model, as_of, change_batch)
     values ('{{ this.identifier }}', {{ as_of() }}, current_setting({{ _batch_setting() }})::bigint)
     on conflict (model) do update set as_of = excluded.as_of, change_batch = excluded.change_batch;
-    {% if not is_incremental() %}{{ index_scope_key(scope[1]) }}{% endif %}
+    {% if not is_incremental() %}analyze {{ this }}{% endif %}
 {% endmacro %}
 
 {#- int_shiphero_order_links ranks the ShipHero orders that claim one Shopify order against each other,
