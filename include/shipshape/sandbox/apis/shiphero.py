@@ -651,7 +651,8 @@ def _select(
         else:
             rest, rows, already_sorted = [], table.sorted_by(sort_attr), True
         # A sync re-anchors its window after every page (a fresh listing each time), so with nothing left
-        # to check the bisected slice is the answer: a per-row pass here made a large sync quadratic.
+        # to check the bisected slice is the answer: a per-row pass here made a large sync quadratic. The
+        # slice is a copy (the uncut cached view only comes with a predicate), so sort and reverse stay local.
         if rest or predicate is not None:
             rows = [r for r in rows if all(rg.holds(r) for rg in rest) and (predicate is None or predicate(r))]
         if not already_sorted:
