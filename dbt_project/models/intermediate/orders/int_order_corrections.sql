@@ -97,28 +97,6 @@ tracking_carriers as (
     order by labels.tracking_number asc, labels.created_at desc nulls last, labels.label_id desc
 ),
 
--- Shopify's shipping address, in ShipHero's address shape
-shopify_addresses as (
-    select
-        shopify_order_id,
-        jsonb_build_object(
-            'name', ship_name,
-            'first_name', ship_first_name,
-            'last_name', ship_last_name,
-            'company', ship_company,
-            'address1', ship_address1,
-            'address2', ship_address2,
-            'city', ship_city,
-            'state', ship_province,
-            'state_code', ship_province_code,
-            'zip', ship_zip,
-            'country', ship_country,
-            'country_code', ship_country_code,
-            'phone', ship_phone
-        ) as shipping_address
-    from shopify_orders
-),
-
 -- Shopify's current line items (after edits; removed lines left out), in ShipHero's line-item shape
 shopify_line_items as (
     select
@@ -138,93 +116,121 @@ shopify_line_items as (
     group by shopify_order_id
 ),
 
--- ------------------------------------------------------------------------------------ ShipHero actions
-missing_in_3pl as (
+-- each order with what its ShipHero actions quote of both systems, joined once: Shopify's order (every
+-- reconciled order is one), its address and current lines in ShipHero's shapes, and ShipHero's order
+shiphero_context as (
     select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shopify_order_id::text as target_object_id,
-        'order_create' as action,  -- noqa: RF04
-        'order_create' as api_operation,
+        orders.*,
+        shopify_orders.created_at as shopify_created_at,
+        shopify_orders.email,
+        shopify_orders.cancel_reason,
         jsonb_build_object(
-            'partner_order_id', orders.shopify_order_id::text,
-            'order_number', orders.order_name,
-            'order_date', to_char(shopify_orders.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-            'email', shopify_orders.email,
-            'currency', orders.currency,
-            'total_price', orders.current_total_amount::text,
-            'shipping_address', shopify_addresses.shipping_address,
-            'shipping_lines', jsonb_build_object(
-                'title', shopify_orders.shipping_title,
-                -- the method ShipHero must carry: Shopify's code through the seed (the code as it is when
-                -- the seed lacks it), as the shipping-method comparison expects
-                'method', coalesce(method_map.shiphero_shipping_method, shopify_orders.shipping_code),
-                'price', shopify_orders.shipping_amount::text
-            ),
-            'line_items', coalesce(shopify_line_items.line_items, '[]'::jsonb)
-        ) as payload,
-        null::jsonb as before_state,
-        array['MISSING_IN_3PL'] as mismatch_codes,
-        orders.shopify_order_id
+            'name', shopify_orders.ship_name,
+            'first_name', shopify_orders.ship_first_name,
+            'last_name', shopify_orders.ship_last_name,
+            'company', shopify_orders.ship_company,
+            'address1', shopify_orders.ship_address1,
+            'address2', shopify_orders.ship_address2,
+            'city', shopify_orders.ship_city,
+            'state', shopify_orders.ship_province,
+            'state_code', shopify_orders.ship_province_code,
+            'zip', shopify_orders.ship_zip,
+            'country', shopify_orders.ship_country,
+            'country_code', shopify_orders.ship_country_code,
+            'phone', shopify_orders.ship_phone
+        ) as shopify_address,
+        coalesce(shopify_line_items.line_items, '[]'::jsonb) as shopify_line_items,
+        shopify_orders.shipping_title as shopify_shipping_title,
+        shopify_orders.shipping_amount as shopify_shipping_amount,
+        -- the method ShipHero must carry: Shopify's code through the seed (the code as it is when the seed
+        -- lacks it), as the shipping-method comparison expects
+        coalesce(method_map.shiphero_shipping_method, shopify_orders.shipping_code) as mapped_shipping_method,
+        jsonb_build_object(
+            'name', shiphero_orders.ship_name,
+            'address1', shiphero_orders.ship_address1,
+            'address2', shiphero_orders.ship_address2,
+            'city', shiphero_orders.ship_city,
+            'state_code', shiphero_orders.ship_province_code,
+            'zip', shiphero_orders.ship_zip,
+            'country_code', shiphero_orders.ship_country_code
+        ) as shiphero_address,
+        shiphero_orders.fulfillment_status as shiphero_fulfillment_status,
+        shiphero_orders.shipping_carrier as shiphero_shipping_carrier,
+        jsonb_build_object(
+            'title', shiphero_orders.shipping_title,
+            'method', shiphero_orders.shipping_method,
+            'carrier', shiphero_orders.shipping_carrier,
+            'price', shiphero_orders.shipping_price::text
+        ) as shiphero_shipping_lines
     from orders
     inner join shopify_orders
         on orders.shopify_order_id = shopify_orders.shopify_order_id
-    left join shopify_addresses
-        on orders.shopify_order_id = shopify_addresses.shopify_order_id
     left join shopify_line_items
         on orders.shopify_order_id = shopify_line_items.shopify_order_id
     left join method_map
         on shopify_orders.shipping_code = method_map.shopify_shipping_code
-    where orders.missing_in_3pl
-),
-
-address_mismatch as (
-    select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shiphero_order_id as target_object_id,
-        'order_update_shipping_address' as action,  -- noqa: RF04
-        'order_update' as api_operation,
-        jsonb_build_object(
-            'order_id', orders.shiphero_order_id,
-            'partner_order_id', orders.shopify_order_id::text,
-            'shipping_address', shopify_addresses.shipping_address
-        ) as payload,
-        jsonb_build_object(
-            'shipping_address', jsonb_build_object(
-                'name', shiphero_orders.ship_name,
-                'address1', shiphero_orders.ship_address1,
-                'address2', shiphero_orders.ship_address2,
-                'city', shiphero_orders.ship_city,
-                'state_code', shiphero_orders.ship_province_code,
-                'zip', shiphero_orders.ship_zip,
-                'country_code', shiphero_orders.ship_country_code
-            )
-        ) as before_state,
-        array['ADDRESS_MISMATCH'] as mismatch_codes,
-        orders.shopify_order_id
-    from orders
-    inner join shopify_addresses
-        on orders.shopify_order_id = shopify_addresses.shopify_order_id
     left join shiphero_orders
         on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
-    where orders.address_mismatch
+    where
+        orders.missing_in_3pl or orders.address_mismatch or orders.line_items_mismatch
+        or orders.shipping_method_mismatch or orders.cancelled_not_in_3pl or orders.unpaid_not_held
 ),
 
-line_items_mismatch as (
+-- ------------------------------------------------------------------------------------ ShipHero actions
+-- per order and ShipHero code that holds for it: the object the action targets, what it sends and the
+-- state it replaces (the action and the API operation come from shiphero_operations)
+shiphero_changes as (
     select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shiphero_order_id as target_object_id,
-        'order_update_line_items' as action,  -- noqa: RF04
-        'order_add_line_items/order_update_line_items/order_remove_line_items' as api_operation,
+        shopify_order_id,
+        'MISSING_IN_3PL' as code,
+        shopify_order_id::text as target_object_id,
         jsonb_build_object(
-            'order_id', orders.shiphero_order_id,
-            'partner_order_id', orders.shopify_order_id::text,
-            'shopify_items', orders.shopify_items,
-            'shiphero_items', orders.shiphero_items,
+            'partner_order_id', shopify_order_id::text,
+            'order_number', order_name,
+            'order_date', to_char(shopify_created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            'email', email,
+            'currency', currency,
+            'total_price', current_total_amount::text,
+            'shipping_address', shopify_address,
+            'shipping_lines', jsonb_build_object(
+                'title', shopify_shipping_title,
+                'method', mapped_shipping_method,
+                'price', shopify_shipping_amount::text
+            ),
+            'line_items', shopify_line_items
+        ) as payload,
+        null::jsonb as before_state
+    from shiphero_context
+    where missing_in_3pl
+
+    union all
+
+    select
+        shopify_order_id,
+        'ADDRESS_MISMATCH' as code,
+        shiphero_order_id as target_object_id,
+        jsonb_build_object(
+            'order_id', shiphero_order_id,
+            'partner_order_id', shopify_order_id::text,
+            'shipping_address', shopify_address
+        ) as payload,
+        jsonb_build_object('shipping_address', shiphero_address) as before_state
+    from shiphero_context
+    where address_mismatch
+
+    union all
+
+    select
+        context.shopify_order_id,
+        'LINE_ITEMS_MISMATCH' as code,
+        context.shiphero_order_id as target_object_id,
+        jsonb_build_object(
+            'order_id', context.shiphero_order_id,
+            'partner_order_id', context.shopify_order_id::text,
+            'shopify_items', context.shopify_items,
+            'shiphero_items', context.shiphero_items,
             -- Shopify's lines (partner line id, price, name) for the SKUs ShipHero must add
-            'line_items', coalesce(shopify_line_items.line_items, '[]'::jsonb),
+            'line_items', context.shopify_line_items,
             -- per SKU whose quantities differ: add (ShipHero lacks it), update, or remove (Shopify lacks it)
             'changes', (
                 select
@@ -232,105 +238,109 @@ line_items_mismatch as (
                         jsonb_build_object(
                             'sku', skus.sku,
                             'change', case
-                                when not orders.shiphero_items ? skus.sku then 'add'
-                                when not orders.shopify_items ? skus.sku then 'remove'
+                                when not context.shiphero_items ? skus.sku then 'add'
+                                when not context.shopify_items ? skus.sku then 'remove'
                                 else 'update'
                             end,
-                            'quantity', coalesce((orders.shopify_items ->> skus.sku)::numeric, 0),
-                            'shiphero_quantity', coalesce((orders.shiphero_items ->> skus.sku)::numeric, 0)
+                            'quantity', coalesce((context.shopify_items ->> skus.sku)::numeric, 0),
+                            'shiphero_quantity', coalesce((context.shiphero_items ->> skus.sku)::numeric, 0)
                         )
                         order by skus.sku
                     ), '[]'::jsonb)
                 from (
-                    select jsonb_object_keys(orders.shopify_items) as sku
+                    select jsonb_object_keys(context.shopify_items) as sku
                     union
-                    select jsonb_object_keys(orders.shiphero_items) as sku
+                    select jsonb_object_keys(context.shiphero_items) as sku
                 ) as skus
-                where (orders.shopify_items -> skus.sku) is distinct from (orders.shiphero_items -> skus.sku)
+                where (context.shopify_items -> skus.sku) is distinct from (context.shiphero_items -> skus.sku)
             )
         ) as payload,
-        jsonb_build_object('items', orders.shiphero_items) as before_state,
-        array['LINE_ITEMS_MISMATCH'] as mismatch_codes,
-        orders.shopify_order_id
-    from orders
-    left join shopify_line_items
-        on orders.shopify_order_id = shopify_line_items.shopify_order_id
-    where orders.line_items_mismatch
-),
+        jsonb_build_object('items', context.shiphero_items) as before_state
+    from shiphero_context as context
+    where context.line_items_mismatch
 
-shipping_method_mismatch as (
+    union all
+
     select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shiphero_order_id as target_object_id,
-        'order_update_shipping_lines' as action,  -- noqa: RF04
-        'order_update' as api_operation,
+        shopify_order_id,
+        'SHIPPING_METHOD_MISMATCH' as code,
+        shiphero_order_id as target_object_id,
         jsonb_build_object(
-            'order_id', orders.shiphero_order_id,
-            'partner_order_id', orders.shopify_order_id::text,
+            'order_id', shiphero_order_id,
+            'partner_order_id', shopify_order_id::text,
             'shipping_lines', jsonb_build_object(
-                'title', shopify_orders.shipping_title,
-                'method', orders.expected_shipping_method,
-                'carrier', shiphero_orders.shipping_carrier,
-                'price', shopify_orders.shipping_amount::text
+                'title', shopify_shipping_title,
+                'method', expected_shipping_method,
+                'carrier', shiphero_shipping_carrier,
+                'price', shopify_shipping_amount::text
             )
         ) as payload,
-        jsonb_build_object(
-            'title', shiphero_orders.shipping_title,
-            'method', shiphero_orders.shipping_method,
-            'carrier', shiphero_orders.shipping_carrier,
-            'price', shiphero_orders.shipping_price::text
-        ) as before_state,
-        array['SHIPPING_METHOD_MISMATCH'] as mismatch_codes,
-        orders.shopify_order_id
-    from orders
-    inner join shopify_orders
-        on orders.shopify_order_id = shopify_orders.shopify_order_id
-    left join shiphero_orders
-        on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
-    where orders.shipping_method_mismatch
-),
+        shiphero_shipping_lines as before_state
+    from shiphero_context
+    where shipping_method_mismatch
 
-cancelled_not_in_3pl as (
+    union all
+
     select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shiphero_order_id as target_object_id,
-        'order_cancel' as action,  -- noqa: RF04
-        'order_cancel' as api_operation,
+        shopify_order_id,
+        'CANCELLED_NOT_IN_3PL' as code,
+        shiphero_order_id as target_object_id,
         jsonb_build_object(
-            'order_id', orders.shiphero_order_id,
-            'partner_order_id', orders.shopify_order_id::text,
-            'reason', coalesce(shopify_orders.cancel_reason, 'cancelled in Shopify')
+            'order_id', shiphero_order_id,
+            'partner_order_id', shopify_order_id::text,
+            'reason', coalesce(cancel_reason, 'cancelled in Shopify')
         ) as payload,
-        jsonb_build_object('fulfillment_status', shiphero_orders.fulfillment_status) as before_state,
-        array['CANCELLED_NOT_IN_3PL'] as mismatch_codes,
-        orders.shopify_order_id
-    from orders
-    inner join shopify_orders
-        on orders.shopify_order_id = shopify_orders.shopify_order_id
-    left join shiphero_orders
-        on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
-    where orders.cancelled_not_in_3pl
-),
+        jsonb_build_object('fulfillment_status', shiphero_fulfillment_status) as before_state
+    from shiphero_context
+    where cancelled_not_in_3pl
 
-unpaid_not_held as (
+    union all
+
     select
-        'shiphero' as target_system,
-        'order' as target_object,
-        orders.shiphero_order_id as target_object_id,
-        'order_update_holds' as action,  -- noqa: RF04
-        'order_update_holds' as api_operation,
+        shopify_order_id,
+        'UNPAID_NOT_HELD' as code,
+        shiphero_order_id as target_object_id,
         jsonb_build_object(
-            'order_id', orders.shiphero_order_id,
-            'partner_order_id', orders.shopify_order_id::text,
+            'order_id', shiphero_order_id,
+            'partner_order_id', shopify_order_id::text,
             'payment_hold', true
         ) as payload,
-        jsonb_build_object('payment_hold', false) as before_state,
-        array['UNPAID_NOT_HELD'] as mismatch_codes,
-        orders.shopify_order_id
-    from orders
-    where orders.unpaid_not_held
+        jsonb_build_object('payment_hold', false) as before_state
+    from shiphero_context
+    where unpaid_not_held
+),
+
+-- the action and ShipHero API operation that answers each code
+shiphero_operations as (
+    select *
+    from (
+        values
+        ('MISSING_IN_3PL', 'order_create', 'order_create'),
+        ('ADDRESS_MISMATCH', 'order_update_shipping_address', 'order_update'),
+        (
+            'LINE_ITEMS_MISMATCH', 'order_update_line_items',
+            'order_add_line_items/order_update_line_items/order_remove_line_items'
+        ),
+        ('SHIPPING_METHOD_MISMATCH', 'order_update_shipping_lines', 'order_update'),
+        ('CANCELLED_NOT_IN_3PL', 'order_cancel', 'order_cancel'),
+        ('UNPAID_NOT_HELD', 'order_update_holds', 'order_update_holds')
+    ) as operations (code, action, api_operation)  -- noqa: RF04
+),
+
+shiphero_actions as (
+    select
+        'shiphero' as target_system,
+        'order' as target_object,
+        changes.target_object_id,
+        operations.action,
+        operations.api_operation,
+        changes.payload,
+        changes.before_state,
+        array[changes.code] as mismatch_codes,
+        changes.shopify_order_id
+    from shiphero_changes as changes
+    inner join shiphero_operations as operations
+        on changes.code = operations.code
 ),
 
 -- -------------------------------------------------------------------------------------- PayPal actions
@@ -467,8 +477,7 @@ tracking_missing_in_stripe as (
 ),
 
 -- ------------------------------------------------------------------------------------- Shopify actions
--- one fulfillment with tracking per order, for both codes that call for it: the numbers Shopify lacks
--- (all of the order's numbers when it has them all but is still not fulfilled)
+-- one fulfillment with tracking per order, for both codes that call for it
 -- the fulfillment's tracking info: the numbers Shopify lacks (all of the order's numbers when it has
 -- them all but is still not fulfilled), each with its carrier in Shopify's vocabulary
 fulfillment_tracking as (
@@ -525,17 +534,7 @@ shopify_fulfillments as (
 ),
 
 order_actions as (
-    select * from missing_in_3pl
-    union all
-    select * from address_mismatch
-    union all
-    select * from line_items_mismatch
-    union all
-    select * from shipping_method_mismatch
-    union all
-    select * from cancelled_not_in_3pl
-    union all
-    select * from unpaid_not_held
+    select * from shiphero_actions
     union all
     select * from tracking_missing_in_paypal
     union all
