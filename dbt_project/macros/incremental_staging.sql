@@ -255,9 +255,7 @@
     on conflict (model) do update
     set as_of = excluded.as_of, extracted_through = excluded.extracted_through,
         deletions_through = excluded.deletions_through;
-    {#- a fresh table has no statistics yet, and the models downstream join it: without them the planner
-        guesses a handful of rows and picks nested loops. An incremental run changes ~1 % (autovacuum's). #}
-    {% if not is_incremental() %}analyze {{ this }}{% endif %}
+    {% if not is_incremental() %}{{ index_scope_key(key) }}{% endif %}
 {% endmacro %}
 
 {#- the source_ids of one raw table whose current version can differ from the previous run's, as rows

@@ -48,9 +48,11 @@
     {{ return(scopes) }}
 {%- endmacro %}
 
-{#- a condition on the rows of `relation` the last runs recomputed ('' when the test reads all rows).
-    After a full build it is true at once for every row (the first, uncorrelated term), so a full build's
-    tests cost what dbt's own do. -#}
+{#- a condition on the rows of `relation` the last runs recomputed ('' when the test reads all rows, as
+    after a full build: a query tells when the test compiles, which is after its model has run). The
+    condition is a plain `key in (...)`, which Postgres answers from the index each table built whole
+    gets on its scope key (index_scope_key); under an `or` with the full-build term it read the whole
+    table for every test. -#}
 {% macro _recomputed_rows_filter(relation) -%}
     {%- if not execute or model.resource_type != 'test' or not model.get('test_metadata') -%}
         {{ return('') }}
@@ -61,10 +63,15 @@
     {%- endif -%}
     {%- set scopes = _relation_scopes(relation) -%}
     {%- if not scopes -%}{{ return('') }}{%- endif -%}
-    {%- set rebuilt, keyed = [], [] -%}
+    {%- set rebuilt_query -%}
+        select exists (
+            select from {{ model_scope_relation() }} as scope
+            where scope.model in ('{{ scopes | map('first') | unique | join("', '") }}') and scope.key is null
+        )
+    {%- endset -%}
+    {%- if run_query(rebuilt_query).columns[0].values()[0] -%}{{ return('') }}{%- endif -%}
+    {%- set keyed = [] -%}
     {%- for scope_model, key in scopes -%}
-        {%- do rebuilt.append("exists (select from " ~ model_scope_relation() ~ " as scope where scope.model = '"
-            ~ scope_model ~ "' and scope.key is null)") -%}
         {%- do keyed.append("(" ~ key ~ ")::text in (select scope.key from " ~ model_scope_relation()
             ~ " as scope where scope.model = '" ~ scope_model ~ "')") -%}
     {%- endfor -%}
@@ -82,5 +89,5 @@
         {%- set recomputed = '(' ~ columns | join(', ') ~ ') in (select ' ~ columns | join(', ') ~ ' from '
             ~ relation ~ ' where ' ~ recomputed ~ ')' -%}
     {%- endif -%}
-    {{ return('(' ~ rebuilt | join(' or ') ~ ' or ' ~ recomputed ~ ')') }}
+    {{ return(recomputed) }}
 {%- endmacro %}
