@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from dbt_helpers import dbt_kwargs, dumped_world, recomputed
 
-from shipshape import dbt, warehouse
+from shipshape import dbt
 from shipshape.sandbox import lifecycle
 from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +40,15 @@ def _duplicate(url: str, in_scope: bool) -> int:
 
 def test_incremental_data_tests_check_the_recomputed_rows(fresh_database: str, tmp_path) -> None:
     url = fresh_database
-    world = build_world(300, seed=4)
-    warehouse.bootstrap(url)
-    dump_raw(world, url)
-    kwargs = dict(url=url, target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
+    world = dumped_world(url, 300, seed=4)
+    kwargs = dbt_kwargs(url, tmp_path)
     assert dbt.run(["build", "--exclude-resource-type", "unit_test"], as_of=world.clock, **kwargs).success
 
     lifecycle.advance(world, timedelta(hours=1))
     dump_raw(world, url, run_id="second-dump")
     assert dbt.run(["run"], as_of=world.clock, **kwargs).success
-    with psycopg.connect(url) as conn:
-        keys, everything = conn.execute(
-            "select count(key), bool_or(key is null) from staging.dbt_model_scope where model = %s",
-            (MODEL,)).fetchone()
-    assert not everything and 0 < keys < 150, (keys, everything)
+    keys = recomputed(url, MODEL)
+    assert keys is not None and 0 < keys < 150, keys
 
     def unique_test_status() -> str:
         result = dbt.run(["test", "--select", MODEL], as_of=world.clock, **kwargs)

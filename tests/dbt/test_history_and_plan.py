@@ -20,10 +20,9 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from dbt_helpers import dbt_kwargs, dumped_world
 
-from shipshape import dbt, warehouse
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
+from shipshape import dbt
 
 CORRECTABLE = {
     "MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH",
@@ -60,11 +59,9 @@ def fingerprint(url: str) -> dict[str, tuple]:
 @pytest.mark.integration
 def test_plan_history_and_daily(fresh_database: str, tmp_path) -> None:
     url = fresh_database
-    world = build_world(500, seed=5)
-    warehouse.bootstrap(url)
-    dump_raw(world, url)
+    world = dumped_world(url, 500, seed=5)
     as_of = world.clock
-    kwargs = dict(url=url, target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
+    kwargs = dbt_kwargs(url, tmp_path)
     built = dbt.run(["build"], as_of=as_of, **kwargs)
     assert built.success, built.not_passed() or built.output[-3000:]
 

@@ -16,11 +16,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from dbt_helpers import dbt_kwargs, dumped_world, recomputed
 
-from shipshape import dbt, warehouse
+from shipshape import dbt
 from shipshape.sandbox import lifecycle
 from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
 
 pytestmark = pytest.mark.integration
 
@@ -44,25 +44,14 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
             f" from {rel} as t").fetchone() for rel in relations}
 
 
-def recomputed(url: str, model: str) -> int | None:
-    """How many keys the latest run of `model` recomputed (None: all of them)."""
-    with psycopg.connect(url) as conn:
-        keys, everything = conn.execute(
-            "select count(key), bool_or(key is null) from staging.dbt_model_scope where model = %s",
-            (model,)).fetchone()
-    return None if everything else keys
-
-
 def _differences(expected: dict, got: dict) -> dict:
     return {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
 
 
 def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) -> None:
     url = fresh_database
-    world = build_world(600, seed=3)
-    warehouse.bootstrap(url)
-    dump_raw(world, url)
-    kwargs = dict(url=url, target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
+    world = dumped_world(url, 600, seed=3)
+    kwargs = dbt_kwargs(url, tmp_path)
 
     def run(*args: str, as_of, vars=None) -> None:
         result = dbt.run(list(args), as_of=as_of, vars=vars, **kwargs)
