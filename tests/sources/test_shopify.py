@@ -200,11 +200,12 @@ def test_missed_runs_leave_no_gap_the_next_window_reaches_back_to_the_last_one_r
         order = sorted(world.shopify_orders, key=lambda o: o.id)[0]
         lifecycle.cancel_order(world, order, reason="FRAUD")  # at start + 1 h
         lifecycle.advance(world, 5 * HOUR)
-        # Runs for start+1h … start+5h never happened; this one's own window is [start+3h, start+6h).
+        # Runs for start+1h … start+5h never happened; this one's own interval is [start+5h, start+6h).
         result = run(db, OrdersStream(), conn, start + 6 * HOUR, "r6")
-    assert "nothing in between is missed" in caplog.text
-    assert result.window.startswith(f"[{(start + 3 * HOUR).isoformat()}")  # the runner's window …
-    assert latest(db, "shopify__orders", order.gid)["cancelReason"] == "FRAUD"  # … widened back to start
+    assert "the gap is closed" in caplog.text
+    # the runner reads from the high-water mark (r1's end, `start`) minus the lookback
+    assert result.window_start == (start - 2 * HOUR).isoformat()
+    assert latest(db, "shopify__orders", order.gid)["cancelReason"] == "FRAUD"
 
 
 # -------------------------------------------------------------------------------- 4. hostile

@@ -1,6 +1,14 @@
 """Runs one stream for one window: read its cursor, extract page by page, check every record, load the
 good ones and quarantine the rest, then commit rows, quarantine, cursor and run log in one transaction.
 
+**The window** a run reads ends at its data interval's end and starts at its committed high-water mark
+(the latest window end in `ops.extraction_runs`) or its interval's start, whichever is earlier, minus
+the lookback. So a run after a gap (an outage, paused runs, a slow deploy: hours, days or months) reads
+everything since the last one loaded, and a backfill of an earlier interval still reads that interval.
+A stream's first run (no cursor) reads its whole history. Each source turns a long window into its own
+mechanism (a Shopify Bulk Operation, a full Stripe listing past its 30 days of events, PayPal searches of
+at most 31 days).
+
 A failure anywhere rolls everything back, so a task killed halfway leaves nothing half-loaded and its
 rerun starts from the same cursor. Memory stays flat: each page is spooled to a local file and dropped
 (ingest.loader), and the transaction lasts only as long as the final merge.
@@ -34,10 +42,41 @@ class QuarantineExceeded(RuntimeError):
     """More records failed their checks than the run tolerates: something upstream is broken."""
 
 
+def plan_window(key: str, state: dict[str, Any] | None, high_water: datetime | None, interval_start: datetime,
+                interval_end: datetime, lookback: timedelta) -> Window:
+    """What one run reads (see the module docstring), logged with why."""
+    if state is None:
+        window = Window(None, interval_end)
+        log.info("%s: extracting %s (first load: full history)", key, window)
+        return window
+    start = interval_start if high_water is None else min(interval_start, high_water)
+    window = Window(start - lookback, interval_end)
+    if start < interval_start:
+        log.warning("%s: loaded only through %s, %s before this run's interval starts (%s): reading %s so the "
+                    "gap is closed", key, start.isoformat(), interval_start - start, interval_start.isoformat(),
+                    window)
+    else:
+        log.info("%s: extracting %s", key, window)
+    return window
+
+
+def read_high_water(conn: psycopg.Connection, source: str, stream: str) -> datetime | None:
+    """The stream's committed high-water mark: the latest end of a window it loaded (None before any)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('ops.extraction_runs')")
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute("select max(window_end) from ops.extraction_runs where source = %s and stream = %s",
+                    (source, stream))
+        return cur.fetchone()[0]
+
+
 @dataclass
 class StreamResult:
     stream: str
     window: str
+    window_start: str | None
+    window_end: str
     fetched: int
     inserted: int
     quarantined: int
@@ -78,8 +117,8 @@ def run_stream(
     # autocommit: the load opens its transaction only to merge (ingest.loader.RawLoad)
     with psycopg.connect(warehouse_url, autocommit=True) as db:
         state = read_state(db, stream.source, stream.name)
-        window = Window(None if state is None else interval_start - lookback, interval_end)
-        log.info("%s: extracting %s%s", stream.key, window, " (first load: full history)" if state is None else "")
+        window = plan_window(stream.key, state, read_high_water(db, stream.source, stream.name),
+                             interval_start, interval_end, lookback)
         load = RawLoad(db, stream.source, stream.name, stream.table, run_id)
         with contextlib.closing(load), stream.open_client(connection, transport) as client, \
                 buckets or SharedBuckets(warehouse_url) as shared:
@@ -113,7 +152,8 @@ def run_stream(
             counts = load.commit(ctx.new_state, window_start=window.start, window_end=window.end,
                                  api_reported_count=ctx.api_reported_count, requests=client.requests,
                                  retries=client.retries, started_at=started_at)
-            result = StreamResult(stream.key, str(window), counts.fetched, counts.inserted, counts.quarantined,
+            result = StreamResult(stream.key, str(window), window.start.isoformat() if window.start else None,
+                                  window.end.isoformat(), counts.fetched, counts.inserted, counts.quarantined,
                                   ctx.api_reported_count, client.requests, client.retries,
                                   round(time.monotonic() - clock, 3))
     log.info("%s: %d fetched, %d new versions loaded, %d quarantined, %d requests (%d retried) in %.1f s",

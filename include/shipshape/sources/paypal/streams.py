@@ -24,7 +24,8 @@
 `trackers` (`raw.paypal__trackers`)
     PayPal lists trackers only per transaction (`GET /v1/shipping/trackers?transaction_id=…`), so a run
     asks once for each capture (T0006, latest status S or V) in `raw.paypal__transactions` initiated
-    within `tracker_lookback_days` (default 30) before the window end:
+    within `tracker_lookback_days` (default 30) before the window start (the window end on a first load; a
+    window that reaches back over a gap reaches back as far for captures):
     - captures initiated within `tracker_recent_days` (default 7), where trackers are added and move,
       are asked every run;
     - older ones once per `tracker_cycle_hours` (default 24): each capture has a fixed moment in the
@@ -233,7 +234,7 @@ class TrackersStream(PayPalStream):
         settings = ctx.settings
         end = ctx.window.end
         schema.as_of.set(end)
-        since = end - _duration(settings, "tracker_lookback_days", TRACKER_LOOKBACK_DAYS, "days")
+        since = (ctx.window.start or end) - _duration(settings, "tracker_lookback_days", TRACKER_LOOKBACK_DAYS, "days")
         recent_since = end - _duration(settings, "tracker_recent_days", TRACKER_RECENT_DAYS, "days")
         cycle = _duration(settings, "tracker_cycle_hours", TRACKER_CYCLE_HOURS, "hours")
         previous_end = _time((ctx.previous_state or {}).get("polled_through"))

@@ -1,8 +1,8 @@
 """The Shopify streams: orders and inventory items, extracted incrementally by `updated_at`.
 
-Each run reads `updated_at:>='<start>' AND updated_at:<'<end>'` (the runner's window: the data interval
-widened back by the lookback). Should the last committed window have ended before this one starts (runs
-were missed), the window reaches back to that end, so no update falls in a gap. The window is read:
+Each run reads `updated_at:>='<start>' AND updated_at:<'<end>'` (the runner's window: from the stream's
+high-water mark or the data interval's start, widened back by the lookback, so a gap after missed runs is
+read too). The window is read:
 
 - by a Bulk Operation on a first load (no start: the whole history) or when it is longer than
   `bulk_threshold_hours` (default 7 days), where paging would spend hours of rate limit;
@@ -61,11 +61,6 @@ class ShopifyStream(Stream):
         previous = ctx.previous_state or {}
         previous_end = _time(previous.get("window_end"))
         start, end = ctx.window.start, ctx.window.end
-        if start is not None and previous_end is not None and previous_end < start:
-            ctx.log.warning("%s: the last window read ended at %s, before this one starts (%s): reading from "
-                            "there so nothing in between is missed", self.key, previous_end.isoformat(),
-                            start.isoformat())
-            start = previous_end
         search = search_query(start, end)
         long_window = start is None or end - start > timedelta(hours=float(options["bulk_threshold_hours"]))
         use_bulk = long_window if options["bulk"] is None else bool(options["bulk"])
