@@ -1,7 +1,9 @@
 """shipshape_ingest: every source stream into `raw.<source>__<stream>`, hourly, one task per stream.
 
-Each run extracts its data interval widened back by the `lookback_minutes` param; each task updates
-the Asset of its raw table, which `shipshape_reconcile` is scheduled on. Logic lives in
+Each stream reads from where it got to: from its committed high-water mark (or the run's interval start,
+if earlier) widened back by the `lookback_minutes` param, to the interval end, so a run after a gap
+(runs paused, the scheduler down) closes it. Each task updates the Asset of its raw table, which
+`shipshape_reconcile` is scheduled on, with the window it read in the event's extra. Logic lives in
 `shipshape.ingest`; this file only wires it.
 """
 
@@ -10,9 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from shipshape.ingest.catalog import all_streams, raw_asset_uri
+from shipshape.ingest.catalog import all_streams, raw_asset
 
 
 @dag(
@@ -29,20 +31,22 @@ from shipshape.ingest.catalog import all_streams, raw_asset_uri
 )
 def shipshape_ingest():
     @task
-    def extract(stream_key: str, params=None, data_interval_start=None, data_interval_end=None, run_id=None):
+    def extract(stream_key: str, params=None, data_interval_start=None, data_interval_end=None, run_id=None,
+                outlet_events=None):
         from shipshape.ingest.tasks import ingest_stream
 
-        return ingest_stream(stream_key, data_interval_start=data_interval_start,
-                             data_interval_end=data_interval_end, run_id=run_id,
-                             lookback_minutes=float(params["lookback_minutes"]))
+        result = ingest_stream(stream_key, data_interval_start=data_interval_start,
+                               data_interval_end=data_interval_end, run_id=run_id,
+                               lookback_minutes=float(params["lookback_minutes"]))
+        # the window read travels with the Asset event: a reconcile it triggers judges as of its end
+        outlet_events[raw_asset(stream_key)].extra = {k: result[k] for k in ("window_start", "window_end")}
+        return result
 
     streams = all_streams()
     tasks = {}
     for key in streams:
         table = key.replace(".", "__")
-        tasks[key] = extract.override(
-            task_id=f"extract_{table}", outlets=[Asset(name=f"raw.{table}", uri=raw_asset_uri(key))]
-        )(key)
+        tasks[key] = extract.override(task_id=f"extract_{table}", outlets=[raw_asset(key)])(key)
     for key, stream in streams.items():
         for upstream in stream.after:
             tasks[upstream] >> tasks[key]

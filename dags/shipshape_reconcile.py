@@ -4,8 +4,10 @@ Scheduled on the Assets `shipshape_ingest` updates (one per raw table): a run st
 table has been updated since the last run. dbt runs through Cosmos, a task per seed and model, each
 followed by its tests; the tasks are rendered from the committed manifest `dbt_project/manifest.json`
 (regenerate it with `make manifest` after changing models), so parsing this file never runs dbt. Every
-model judges the data as of the run's data interval end (dbt var `as_of`), so a rerun gives the same
-answer.
+model, gate and the push judge the data at the run's one as-of, resolved by the first task (`as_of`):
+for a run the ingest Assets triggered, the end of the newest window every stream it consumed reached;
+for a run with a data interval, its end (`shipshape.reconcile.as_of` states the rule). Retries and
+clears read the same as-of, so they give the same answer.
 
 Two Great Expectations gates guard the push: `raw_quality_gate` on what ingest landed (beside dbt, so a
 bad load still leaves analysts fresh marts, only never acted on) and `quality_gate` on the marts. A
@@ -22,17 +24,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
-from shipshape.ingest.catalog import all_streams, raw_asset_uri
+from shipshape.ingest.catalog import all_streams, raw_asset
 from shipshape.reconcile import cosmos as wiring
 
-RAW_ASSETS = [Asset(name=f"raw.{key.replace('.', '__')}", uri=raw_asset_uri(key)) for key in all_streams()]
+RAW_ASSETS = [raw_asset(key) for key in all_streams()]
 
-# The as-of every model judges at: the data interval end (for an Asset-triggered run, the moment it
-# was triggered when Airflow gives it no interval).
-AS_OF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
+# The run's one as-of (shipshape.reconcile.as_of), resolved by the first task; every other task reads it.
+AS_OF = "{{ ti.xcom_pull(task_ids='as_of') }}"
 
 
 @dag(
@@ -63,24 +64,33 @@ def shipshape_reconcile():
         default_args={"retries": 2},
     )
 
+    @task(task_id="as_of", retries=1)
+    def resolve_as_of(dag_run=None, data_interval_end=None):
+        from shipshape.reconcile.tasks import resolve_as_of
+
+        return resolve_as_of(dag_run, data_interval_end)
+
     # one retry, for a lost connection: a failed expectation fails the same way again
     @task(retries=1)
-    def gate(suite: str, run_id=None, data_interval_end=None, dag_run=None):
-        from shipshape.reconcile.tasks import quality_gate, run_as_of
+    def gate(suite: str, as_of: str, run_id=None):
+        from shipshape.reconcile.as_of import parse_moment
+        from shipshape.reconcile.tasks import quality_gate
 
-        return quality_gate(suite, as_of=run_as_of(data_interval_end, dag_run.run_after), run_id=run_id)
+        return quality_gate(suite, as_of=parse_moment(as_of), run_id=run_id)
 
     @task(retries=1)  # failed actions never fail the task (the outbox retries them on later runs)
-    def push_corrections(run_id=None, params=None):
+    def push_corrections(as_of: str, run_id=None, params=None):
+        from shipshape.reconcile.as_of import parse_moment
         from shipshape.reconcile.tasks import push_corrections
 
-        return push_corrections(run_id=run_id, apply=params["apply"],
+        return push_corrections(run_id=run_id, as_of=parse_moment(as_of), apply=params["apply"],
                                 override_circuit_breaker=bool(params["override_circuit_breaker"]))
 
-    raw_gate = gate.override(task_id="raw_quality_gate")("raw")
-    marts_gate = gate.override(task_id="quality_gate")("marts")
-    dbt >> marts_gate
-    [raw_gate, marts_gate] >> push_corrections()
+    as_of = resolve_as_of()
+    raw_gate = gate.override(task_id="raw_quality_gate")("raw", as_of)
+    marts_gate = gate.override(task_id="quality_gate")("marts", as_of)
+    as_of >> dbt >> marts_gate
+    [raw_gate, marts_gate] >> push_corrections(as_of)
 
 
 shipshape_reconcile()

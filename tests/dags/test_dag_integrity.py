@@ -56,3 +56,17 @@ def test_dags_follow_airflow_3_idioms():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "AIR3", str(DAGS)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_every_reconcile_task_reads_the_one_as_of_resolved_by_its_first_task(dagbag):
+    """dbt vars, both gates and the push read the `as_of` task's XCom; nothing reads the data interval,
+    which an Asset-triggered run does not have (its dbt tasks all failed rendering it)."""
+    dag = dagbag.dags["shipshape_reconcile"]
+    first = dag.get_task("as_of")
+    assert not first.upstream_task_ids
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    assert dbt_tasks and all(t.vars == {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"} for t in dbt_tasks)
+    for task in dbt_tasks:
+        assert "as_of" in task.get_flat_relative_ids(upstream=True), f"{task.task_id} may start before the as-of"
+    for task_id in ("raw_quality_gate", "quality_gate", "push_corrections"):
+        assert "as_of" in dag.get_task(task_id).upstream_task_ids, task_id

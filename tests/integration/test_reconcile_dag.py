@@ -49,7 +49,7 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
     assert not any(t.emit_datasets for t in dbt_tasks), "no Asset per model (nothing is scheduled on them)"
     gate, raw_gate = reconcile.get_task("quality_gate"), reconcile.get_task("raw_quality_gate")
     push = reconcile.get_task("push_corrections")
-    assert push.upstream_task_ids == {"quality_gate", "raw_quality_gate"}, "both gates guard the push"
+    assert push.upstream_task_ids == {"as_of", "quality_gate", "raw_quality_gate"}, "both gates guard the push"
     assert "dbt.correction_plan_model_build" in gate.upstream_task_ids, "the marts gate runs after dbt"
     assert not push.downstream_task_ids, "the push is the last task"
     assert set(reconcile.params) >= {"apply", "override_circuit_breaker"}

@@ -29,3 +29,11 @@ def all_streams() -> dict[str, Stream]:
 def raw_asset_uri(stream_key: str) -> str:
     source, stream = stream_key.split(".", 1)
     return f"shipshape://warehouse/raw/{source}__{stream}"
+
+
+def raw_asset(stream_key: str):
+    """The Airflow Asset of a stream's raw table: what its ingest task updates and reconcile is scheduled on."""
+    from airflow.sdk import Asset
+
+    source, stream = stream_key.split(".", 1)
+    return Asset(name=f"raw.{source}__{stream}", uri=raw_asset_uri(stream_key))

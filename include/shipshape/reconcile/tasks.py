@@ -1,8 +1,7 @@
 """What `shipshape_reconcile`'s own tasks call (dbt runs through Cosmos): the quality gates and the
 corrections push, against the warehouse of the `shipshape_warehouse` connection (or the embedded one).
 
-Both judge the run at the same as-of as its dbt models: the data interval end, or for a run Airflow
-gives no interval (an Asset-triggered one), the moment it was due.
+All of them judge at the run's one as-of (`shipshape.reconcile.as_of`), resolved by the DAG's first task.
 """
 
 from __future__ import annotations
@@ -12,16 +11,19 @@ from datetime import datetime
 from typing import Any
 
 from shipshape import warehouse
+from shipshape.reconcile import as_of as as_of_rule
 
 log = logging.getLogger(__name__)
 
 
-def run_as_of(data_interval_end: datetime | None, run_after: datetime | None) -> datetime:
-    """The as-of of a run: its data interval end, else its run_after (the same rule as the dbt vars)."""
-    as_of = data_interval_end or run_after
-    if as_of is None:
-        raise ValueError("the run has neither a data interval end nor a run_after: nothing to judge as of")
-    return as_of
+def resolve_as_of(dag_run: Any, data_interval_end: datetime | None) -> str:
+    """The run's as-of as ISO text (the `as_of` task's XCom), by the rule of `shipshape.reconcile.as_of`."""
+    events = [(getattr(e.asset, "uri", None), e.extra) for e in getattr(dag_run, "consumed_asset_events", None) or ()]
+    moment, why = as_of_rule.resolve(asset_events=events, data_interval_end=data_interval_end,
+                                     run_after=getattr(dag_run, "run_after", None), warehouse_url=warehouse.up())
+    log.info("run %s (%s) judges as of %s: %s", getattr(dag_run, "run_id", "?"), getattr(dag_run, "run_type", "?"),
+             moment.isoformat(), why)
+    return moment.isoformat()
 
 
 def quality_gate(suite: str, *, as_of: datetime, run_id: str) -> dict[str, Any]:
@@ -35,10 +37,32 @@ def quality_gate(suite: str, *, as_of: datetime, run_id: str) -> dict[str, Any]:
             "data_docs": str(result.data_docs_index) if result.data_docs_index else None}
 
 
-def push_corrections(*, run_id: str, apply: bool | None, override_circuit_breaker: bool) -> dict[str, Any]:
+class PlanOfAnotherRun(RuntimeError):
+    """The marts were rebuilt at another as-of after this run's gate passed: their plan is not this run's."""
+
+
+def marts_as_of(url: str) -> set[datetime]:
+    """The as-ofs the plan and the order mart were built at (one, when a single run built them)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute(
+            "select as_of from marts.correction_plan union select as_of from marts.fct_order_reconciliation")}
+
+
+def push_corrections(*, run_id: str, as_of: datetime, apply: bool | None,
+                     override_circuit_breaker: bool) -> dict[str, Any]:
     """Send marts.correction_plan through the outbox (dry run unless applying is switched on; see
-    shipshape.corrections.push); raises CircuitBreakerTripped on an oversized plan."""
+    shipshape.corrections.push); raises CircuitBreakerTripped on an oversized plan, and PlanOfAnotherRun
+    when the marts were built at another as-of than the run's (what the gate passed is not what is there)."""
     from shipshape.corrections.push import push_corrections as push
 
-    summary = push(warehouse.up(), run_id=run_id, apply=apply, override_circuit_breaker=override_circuit_breaker)
+    url = warehouse.up()
+    built = marts_as_of(url)
+    if built - {as_of}:
+        raise PlanOfAnotherRun(
+            f"run {run_id} judges as of {as_of.isoformat()}, but marts.correction_plan and "
+            f"marts.fct_order_reconciliation were built as of {', '.join(sorted(b.isoformat() for b in built))}: "
+            "another run rebuilt them; nothing is pushed (clear this run's dbt tasks to rebuild them)")
+    summary = push(url, run_id=run_id, apply=apply, override_circuit_breaker=override_circuit_breaker)
     return summary.as_dict()
