@@ -222,6 +222,11 @@ def test_a_raw_gate_judges_only_the_ingest_runs_since_the_last_pass(built_clone,
     run_gate("raw", built_clone, as_of=as_of, run_id="first", settings=gate_settings)
     execute(built_clone, "insert into raw._quarantine (source, stream, record_id, field, reason, payload, run_id)"
                          " values ('stripe', 'charges', 'ch_x', 'id', 'missing id', '{}', 'sandbox-dump-raw')")
+    # the next hour's ingest run (nothing new) covers every stream up to the next as-of
+    execute(built_clone, "insert into ops.extraction_runs (run_id, source, stream, window_start, window_end, fetched,"
+                         " inserted, quarantined, requests, retries, started_at, finished_at)"
+                         f" select distinct 'next-hour', source, stream, '{as_of - timedelta(hours=2)}'::timestamptz,"
+                         f" '{as_of + timedelta(hours=1)}'::timestamptz, 0, 0, 0, 0, 0, now(), now() from ops.extraction_runs")
     # the next reconcile judges runs after `as_of`: the dump's run was judged (and passed) already
     run_gate("raw", built_clone, as_of=as_of + timedelta(hours=1), run_id="second", settings=gate_settings)
     # a gate at the same as-of (a rerun) judges that run again and sees the quarantined record

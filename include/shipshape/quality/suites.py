@@ -8,7 +8,8 @@ bounds depend on the run: its as-of, the clock skew, the ingest runs being judge
 reconciled*: the runs whose window ends at or before as-of and after the as-of of the last raw gate that
 passed (every run, the first time). For each raw table: the record's key in the payload is not null,
 (source_id, payload_hash) is unique, amounts are not negative, currencies are ISO 4217, timestamps are
-parseable and between the floor and as-of plus the skew. Across tables: every stream has been loaded, no
+parseable and between the floor and as-of plus the skew. Across tables: every stream has been loaded, the
+windows loaded cover the whole span since the last gated as-of (no hole: a gap that no run closed), no
 record was quarantined by those runs (a quarantined ShipHero order would look missing in the 3PL and the
 push would create it again), and where an API reports a count for a run, the distinct records the run
 received equal it.
@@ -134,6 +135,27 @@ def reconciled_runs_sql(as_of: datetime, since: datetime | None) -> str:
     return f"select e.* from ops.extraction_runs as e where e.window_end <= {ts(as_of)}{lower}"
 
 
+def coverage_sql(as_of: datetime, since: datetime | None) -> str:
+    """One row per stream, `missing` naming each span of [since, as_of) that no loaded window covers
+    (null when there is none). A window counts from where its run started reading, lookback included:
+    that part was read. With no earlier passing gate the span starts at the beginning, which a first
+    load (no window start) covers."""
+    lower = ts(since) if since is not None else "'-infinity'::timestamptz"
+    streams = ", ".join(f"('{key}', '{s.source}', '{s.name}')" for key, s in all_streams().items())
+
+    def moment(expr: str, open_end: str) -> str:
+        return f"case when isfinite({expr}) then {_iso_text(expr)} else '{open_end}' end"
+
+    return (
+        "select s.stream, h.missing from (values " + streams + ") as s (stream, source, name)"
+        " left join lateral (select s.stream || ': nothing loaded in [' || "
+        + moment("lower(hole)", "the beginning") + " || ', ' || " + moment("upper(hole)", "the end") + " || ')'"
+        " as missing from unnest(tstzmultirange(tstzrange(least(" + lower + ", " + ts(as_of) + "), " + ts(as_of) + "))"
+        " - coalesce((select range_agg(tstzrange(coalesce(e.window_start, '-infinity'::timestamptz), e.window_end))"
+        " from ops.extraction_runs as e where e.source = s.source and e.stream = s.name),"
+        " '{}'::tstzmultirange)) as hole) as h on true")
+
+
 def raw_suite(*, as_of: datetime, since: datetime | None, tables: set[str], settings: GateSettings) -> Suite:
     """The raw suite for a gate at ``as_of`` judging ingest runs after ``since``; ``tables`` are the raw
     tables that exist (a stream never loaded gets a failing "loaded" check instead of a query error)."""
@@ -149,6 +171,10 @@ def raw_suite(*, as_of: datetime, since: datetime | None, tables: set[str], sett
         for key, s in streams.items()))
     suite.add(loaded, "every stream has been loaded at or before as-of",
               gxe.ExpectColumnValuesToBeInSet(column="loaded", value_set=[True]))
+
+    coverage = suite.add_asset("ops.extraction_coverage", coverage_sql(as_of, since))
+    suite.add(coverage, "the windows loaded cover every moment since the last gated as-of",
+              gxe.ExpectColumnValuesToBeNull(column="missing"))
 
     quarantine = suite.add_asset("raw._quarantine", (
         "select q.source || '.' || q.stream as stream, q.record_id, q.field, q.reason"
