@@ -146,9 +146,17 @@ def single_attempt(client: ApiClient) -> Iterator[None]:
 
 
 def checked_write(read: Callable[[], Any], done: Callable[[Any], str | None], write: Callable[[Any], Any], *,
-                  attempts: int, sleep: Callable[[float], None], what: str) -> Outcome:
-    """Read the target, stop if it already agrees, else write once; after an uncertain failure read again
-    before deciding to write again. `done(state)` returns why nothing is needed, or None."""
+                  attempts: int, sleep: Callable[[float], None], what: str,
+                  moved_on: Callable[[Any], str | None] | None = None) -> Outcome:
+    """Read the target right before writing: stop if it already agrees, or if it has moved on from the
+    state the plan was made for; else write once. After an uncertain failure read again before deciding
+    to write again.
+
+    `done(state)` returns why nothing is needed (the target agrees), or None; `moved_on(state)` returns
+    why the action no longer applies (the target changed since the plan: an order shipped, a quantity
+    sold), or None. Either ends the action `skipped` with that reason, except that `done` after an
+    uncertain answer means the write went through. `write(state)` may itself return an `Outcome`, for a
+    target that refuses the write because it moved on in between (a compare-and-set that failed)."""
     last: BaseException | None = None
     for attempt in range(1, attempts + 1):
         state = read()
@@ -157,6 +165,9 @@ def checked_write(read: Callable[[], Any], done: Callable[[Any], str | None], wr
             if attempt == 1:
                 return Outcome("skipped", reason)
             return Outcome("applied", f"confirmed by reading it back after an uncertain answer ({reason})")
+        stale = moved_on(state) if moved_on is not None else None
+        if stale is not None:
+            return Outcome("skipped", stale)
         try:
             response = write(state)
         except BaseException as exc:
@@ -166,6 +177,8 @@ def checked_write(read: Callable[[], Any], done: Callable[[Any], str | None], wr
             log.info("%s: uncertain answer (%s); reading the target again before any repeat", what, exc)
             sleep(min(30.0, 0.5 * 2 ** (attempt - 1)))
             continue
+        if isinstance(response, Outcome):
+            return response
         return Outcome("applied", f"{what} sent", response)
     assert last is not None
     raise last

@@ -5,8 +5,11 @@ The plan knows the capture (Transaction Search reports captures, not orders); th
 the capture's `up` link (Payments v2 `GET /v2/payments/captures/{id}`), of which only the id is used, so
 no absolute URL from a response is ever requested. Before that, the Add Tracking API is asked whether
 the capture already carries the number (skipped if so): PayPal keeps request ids only 6 hours, so the
-read also covers a retry after the key expired. A repeated request id is answered 200 with the first
-result and applies nothing, so the client's retries are safe here.
+read also covers a retry after the key expired. The capture read right before the write also tells
+whether it has moved on since the plan: a capture no longer COMPLETED or PARTIALLY_REFUNDED (refunded in
+full, reversed) holds no money, PayPal takes no tracker on it and the reconciliation asks none, so the
+action is skipped with the capture's status as the reason. A repeated request id is answered 200 with
+the first result and applies nothing, so the client's retries are safe here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from shipshape.connections import Connection
 from shipshape.corrections.plan import Action
 from shipshape.corrections.writers import Outcome, WriteError, WriterOptions
 from shipshape.sources.paypal.client import PayPalClient
+
+# the capture statuses that still hold money: Orders v2 takes trackers on these only
+TRACKABLE = ("COMPLETED", "PARTIALLY_REFUNDED")
 
 
 def _norm(number: Any) -> str:
@@ -45,7 +51,11 @@ class PayPalWriter:
         for tracker in existing.get("trackers") or []:
             if _norm(tracker.get("tracking_number")) == _norm(number) and tracker.get("status") != "CANCELLED":
                 return Outcome("skipped", f"capture {capture_id} already carries tracker {number}")
-        order_id = self._order_id(capture_id)
+        capture = self.client.get_json(f"/v2/payments/captures/{quote(capture_id, safe='')}", {})
+        status = str(capture.get("status") or "")
+        if status and status not in TRACKABLE:
+            return Outcome("skipped", f"capture {capture_id} is {status} since the plan: tracker {number} not sent")
+        order_id = self._order_id(capture_id, capture)
         body = {
             "capture_id": capture_id,
             "tracking_number": number,
@@ -63,8 +73,7 @@ class PayPalWriter:
                   + ("; PayPal answered an earlier attempt with the same request id" if replayed else ""))
         return Outcome("applied", detail, {"status": response.status_code, "order_id": order_id})
 
-    def _order_id(self, capture_id: str) -> str:
-        capture = self.client.get_json(f"/v2/payments/captures/{quote(capture_id, safe='')}", {})
+    def _order_id(self, capture_id: str, capture: dict[str, Any]) -> str:
         for link in capture.get("links") or []:
             if link.get("rel") == "up":
                 path = urlsplit(str(link.get("href") or "")).path.rstrip("/")

@@ -1,13 +1,24 @@
 """The Shopify writer of the corrections push: fulfillments with tracking (`fulfillmentCreate`, or
 `fulfillmentTrackingInfoUpdate` when nothing is left to fulfil) and inventory (`inventorySetQuantities`).
 
-Shopify's Admin API has no idempotency keys, so the order or inventory level is read first
-(`writers.checked_write`): a fulfillment is skipped when Shopify already carries every tracking number
-and nothing is left to fulfil, and a quantity already at the target is skipped. The quantity is set
-with `compareQuantity` = the value just read, so a repeat (or a sale in between) can never overwrite a
-newer value; the quantity is ShipHero's available read at write time (through the ShipHero connection),
-less what the other ShipHero-fulfilled locations hold, so a stale plan or this push's own order
-corrections (which move ShipHero's allocations) do not leave a new gap. Mutations go without the client's blind retries; cost throttling is the client's.
+Shopify's Admin API has no idempotency keys, so the order or inventory level is read right before
+writing (`writers.checked_write`): a fulfillment is skipped when Shopify already carries every tracking
+number and nothing is left to fulfil, and a quantity already at the target is skipped.
+
+Inventory never acts on stale data. The plan recorded Shopify's available when it was made
+(`before_state.available`, also `payload.shopify_available`). If Shopify's available now differs, Shopify
+has moved on (a sale, a manual edit): the action is skipped, naming the SKU, the location, what the plan
+saw and what Shopify has now. Otherwise the quantity is set with `compareQuantity` = what the plan saw, so
+a change between the read and the write is refused by Shopify, and that refusal (COMPARE_QUANTITY_STALE)
+also ends as a skip with the reason, never a retry. The quantity set is ShipHero's available read at write
+time (through the ShipHero connection), less what the other ShipHero-fulfilled locations hold, so this
+push's own order corrections (which move ShipHero's allocations) do not leave a new gap. One exception to
+"moved on": when Shopify's available moved by exactly as much as ShipHero's since the plan, that is
+ShipHero's inventory sync copying ShipHero's move (typically this push's own order corrections), not a
+Shopify sale or edit; the gap the plan saw still stands, the quantity set already accounts for the move,
+and the write compares against the value just read. Without a ShipHero connection the plan's quantity is
+set and any move counts. A plan row that recorded no earlier value compares against the value just read.
+Mutations go without the client's blind retries; cost throttling is the client's.
 """
 
 from __future__ import annotations
@@ -74,6 +85,7 @@ mutation CorrectionInventory($input: InventorySetQuantitiesInput!) {
 PRODUCT_QUERY = ("query CorrectionStock($sku: String) { product(sku: $sku) { request_id complexity"
                  " data { sku warehouse_products { available } } } }")
 FULFILLABLE = ("OPEN", "IN_PROGRESS")
+COMPARE_STALE = "COMPARE_QUANTITY_STALE"  # inventorySetQuantities: compareQuantity is not the stored value
 
 
 def _gid(kind: str, value: Any) -> str:
@@ -195,11 +207,16 @@ class ShopifyWriter:
     def _inventory(self, action: Action) -> Outcome:
         p = action.payload
         item, location = _gid("InventoryItem", p["inventory_item_id"]), _gid("Location", p["location_id"])
+        where = f"SKU {p.get('sku') or item} at location {p['location_id']}"
+        seen = _plan_saw(action)
         target = int(p["quantity"])
         live = self._shiphero_available(p["sku"]) if p.get("sku") and "shiphero_available" in p else None
         if live is not None:
             # the other ShipHero-fulfilled locations keep what they hold; this one takes the difference
             target = live - (int(p["shiphero_available"]) - int(p["quantity"]))
+        # how far ShipHero's available moved since the plan; ShipHero's inventory sync copies that move to
+        # this location, so a Shopify move of exactly as much is the sync, not a sale or an edit in Shopify
+        followed = live - int(p["shiphero_available"]) if live is not None else 0
 
         def read() -> int:
             location_node = self.client.graphql(LEVEL_QUERY, {"location": location, "item": item}).get("location")
@@ -209,9 +226,17 @@ class ShopifyWriter:
             return next(int(q["quantity"]) for q in level["quantities"] if q["name"] == "available")
 
         def done(current: int) -> str | None:
-            return f"available is already {target}" if current == target else None
+            return f"{where}: available is already {target}" if current == target else None
+
+        def moved_on(current: int) -> str | None:
+            if seen is None or current == seen or (followed and current - seen == followed):
+                return None
+            return (f"{where}: Shopify moved on since the plan (available {current} now, the plan saw {seen});"
+                    f" not overwritten with {target}")
 
         def write(current: int) -> Any:
+            # compare-and-set against what the plan saw (or, when ShipHero's sync moved it, what was just read):
+            # a change in between makes Shopify refuse the write
             data = self._mutate(SET_QUANTITIES, {"input": {
                 "name": "available",
                 "reason": "correction",
@@ -219,11 +244,30 @@ class ShopifyWriter:
                 "quantities": [{"inventoryItemId": item, "locationId": location, "quantity": target,
                                 "compareQuantity": current}],
             }})
-            _user_errors(data.get("inventorySetQuantities"), "inventorySetQuantities")
+            result = data.get("inventorySetQuantities") or {}
+            errors = result.get("userErrors") or []
+            if errors and all(e.get("code") == COMPARE_STALE for e in errors):
+                return Outcome("skipped", f"{where}: Shopify refused the compare-and-set (available is no longer"
+                                          f" {current}, it changed just before the write); not overwritten"
+                                          f" with {target}", errors)
+            _user_errors(result, "inventorySetQuantities")
             return data
 
         return checked_write(read, done, write, attempts=self.options.checked_attempts, sleep=self.options.sleep,
-                             what=f"shopify inventory {p.get('sku')} at {location}")
+                             what=f"shopify inventory {p.get('sku')} at {location}", moved_on=moved_on)
+
+
+def _plan_saw(action: Action) -> int | None:
+    """Shopify's available at the location when the plan was made: the plan's before_state, else the
+    payload's `shopify_available`; None for a plan that recorded neither."""
+    for source, key in ((action.before_state or {}, "available"), (action.payload, "shopify_available")):
+        value = source.get(key)
+        if value is not None:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                continue
+    return None
 
 
 def open_writer(conn: Connection, options: WriterOptions) -> ShopifyWriter:

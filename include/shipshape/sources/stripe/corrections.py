@@ -2,8 +2,10 @@
 `POST /v1/charges/{id}`, with `Idempotency-Key` = the plan's idempotency key.
 
 The parameters come from the plan's payload only, so every retry of a key sends the same request (Stripe
-refuses a key reused with other parameters). The charge is read first and the action skipped when it
-already carries every number: Stripe keeps keys 24 hours, and the read covers a retry after that.
+refuses a key reused with other parameters). The charge is read right before writing and the action
+skipped, with the reason, when it already carries every number (Stripe keeps keys 24 hours, and the read
+covers a retry after that) or when it has moved on since the plan: a charge now fully refunded holds no
+money, and the reconciliation asks tracking only of live payments.
 Stripe's shipping holds one `tracking_number`; the numbers go there comma-separated, which is how the
 reconciliation reads them back.
 """
@@ -21,6 +23,13 @@ from shipshape.sources.stripe.client import StripeClient
 
 def _numbers(text: Any) -> set[str]:
     return {n.strip().upper() for n in str(text or "").split(",") if n.strip()}
+
+
+def _fully_refunded(charge: dict[str, Any]) -> bool:
+    if charge.get("refunded") is True:
+        return True
+    captured, refunded = charge.get("amount_captured"), charge.get("amount_refunded")
+    return isinstance(captured, int) and isinstance(refunded, int) and 0 < captured <= refunded
 
 
 class StripeWriter:
@@ -44,6 +53,10 @@ class StripeWriter:
         charge = self.client.get_json(path)
         if {n.upper() for n in numbers} <= _numbers((charge.get("shipping") or {}).get("tracking_number")):
             return Outcome("skipped", f"charge {charge_id} already carries {', '.join(numbers)}")
+        if _fully_refunded(charge):
+            return Outcome("skipped", f"charge {charge_id} is fully refunded since the plan (amount_refunded"
+                                      f" {charge.get('amount_refunded')} of {charge.get('amount_captured')}):"
+                                      " shipping.tracking_number not sent")
         form: dict[str, str] = {
             "shipping[name]": p.get("shipping_name") or "Customer",
             "shipping[tracking_number]": ",".join(numbers),
