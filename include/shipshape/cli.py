@@ -2,6 +2,7 @@
 
     shipshape warehouse up|down|status
     shipshape sandbox serve --orders N --seed S [--port 8765] [--faults none|flaky|hostile] [--rate-limits real|off]
+                            [--live [--speed 60]]   # the clock follows the wall clock
     shipshape sandbox connections --port P        # AIRFLOW_CONN_* lines for a running sandbox
     shipshape sandbox advance --hours H [--port P]
     shipshape sandbox truth [--port P]             # summary of the running sandbox's ground truth
@@ -98,21 +99,28 @@ def summarise_truth(truth: dict[str, Any]) -> dict[str, Any]:
 
 def build_sandbox(args: argparse.Namespace):
     from shipshape.sandbox.generate import DEFAULT_START, build_world
+    from shipshape.sandbox.live import LiveClock, now_minute
     from shipshape.sandbox.server import Sandbox
 
     started = time.monotonic()
+    live = LiveClock(speed=args.speed) if getattr(args, "live", False) else None
+    if live is not None and args.start is not None:
+        raise SystemExit("--live builds a world whose history ends now: leave out --start")
     log.info("building a world of %d orders (seed %d)…", args.orders, args.seed)
-    world = build_world(args.orders, seed=args.seed, start=args.start or DEFAULT_START)
-    log.info("world ready in %.1f s, clock at %s", time.monotonic() - started, world.clock.isoformat())
+    world = build_world(args.orders, seed=args.seed, start=args.start or (now_minute() if live else DEFAULT_START))
+    log.info("world ready in %.1f s, clock at %s%s", time.monotonic() - started, world.clock.isoformat(),
+             f" (live, following the wall clock at {live.speed:g}x activity)" if live else "")
     return Sandbox(world, faults=args.faults, rate_limits=args.rate_limits,
-                   base_url=f"http://{args.host}:{args.port}")
+                   base_url=f"http://{args.host}:{args.port}", live=live)
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from shipshape.sandbox.runner import serve
 
     sandbox = build_sandbox(args)
-    print(f"sandbox serving on http://{args.host}:{args.port} (faults={args.faults}, rate limits={args.rate_limits});"
+    clock = f"live at {args.speed:g}x" if args.live else "moves with `shipshape sandbox advance`"
+    print(f"sandbox serving on http://{args.host}:{args.port} (faults={args.faults}, rate limits={args.rate_limits},"
+          f" clock {clock});"
           f" `shipshape sandbox connections --port {args.port}` prints the Airflow connections", flush=True)
     serve(sandbox, host=args.host, port=args.port)
     return 0
@@ -272,6 +280,10 @@ def parser() -> argparse.ArgumentParser:
     _sandbox_world_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--live", action="store_true",
+                       help="the world's history ends now and its clock follows the wall clock")
+    serve.add_argument("--speed", type=float, default=1.0,
+                       help="with --live: store activity per real time (60: an hour of orders per minute)")
     serve.set_defaults(func=cmd_sandbox_serve)
     dump = sbs.add_parser("dump-raw", help="write a sandbox world straight into the raw tables")
     _sandbox_world_args(dump)

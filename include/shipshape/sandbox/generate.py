@@ -540,18 +540,18 @@ def _arrivals(world: World, start: datetime, end: datetime) -> None:
     """Queue the orders (and orphan payments) that arrive in (start, end] at the configured rate."""
     config: WorldConfig = world.config
     hours = (end - start).total_seconds() / 3600
-    expected = world.arrival_carry + hours * config.orders_per_hour
+    expected = world.arrival_carry + hours * config.orders_per_hour * world.pace
     count = int(expected)
     world.arrival_carry = expected - count
     rng = random.Random(f"{world.seed}:arrivals:{world.orders_queued}")
     offsets = sorted(rng.random() for _ in range(count))
     for offset in offsets:
         world.orders_queued += 1
-        world.schedule(start + (end - start) * offset, "g_place", world.orders_queued)
+        world.schedule_exactly(start + (end - start) * offset, "g_place", world.orders_queued)
     orphans = int(count * config.orphan_rate + rng.random())
     for _ in range(orphans):
         world.orphans_queued += 1
-        world.schedule(start + (end - start) * rng.random(), "g_orphan", world.orphans_queued)
+        world.schedule_exactly(start + (end - start) * rng.random(), "g_orphan", world.orphans_queued)
 
 
 def build_world(orders: int = 1000, seed: int = 0, **settings) -> World:

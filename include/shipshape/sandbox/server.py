@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from shipshape.sandbox.faults import FaultPolicy
+from shipshape.sandbox.live import LiveClock
 from shipshape.sandbox.world import World
 
 API_NAMES = ("shopify", "stripe", "paypal", "shiphero", "tracking")
@@ -134,6 +135,7 @@ class Sandbox:
         faults: str = "none",
         rate_limits: str = "real",
         base_url: str = "http://127.0.0.1:8765",
+        live: LiveClock | None = None,
     ) -> None:
         if rate_limits not in ("real", "off"):
             raise ValueError(f"rate_limits must be 'real' or 'off', not {rate_limits!r}")
@@ -144,6 +146,7 @@ class Sandbox:
         self.base_url = base_url.rstrip("/")
         self.stats = Stats()
         self.error_renderers: dict[str, ErrorRenderer] = {}
+        self.live = live  # None: the clock moves only with advance(); else it follows the wall clock
 
     @property
     def rate_limited(self) -> bool:
@@ -244,6 +247,7 @@ def _control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                 "seed": world.seed,
                 "faults": sandbox.faults.mode,
                 "rate_limits": sandbox.rate_limits,
+                "live": None if sandbox.live is None else {"speed": sandbox.live.speed},
                 "counts": world_counts(world),
             }
         )
@@ -285,6 +289,13 @@ def create_app(sandbox: Sandbox, apis: tuple[str, ...] = API_NAMES) -> Starlette
     for name in apis:
         module = importlib.import_module(f"shipshape.sandbox.apis.{name}")
         routes.append(Mount(f"/{name}", routes=module.build(sandbox)))
-    app = Starlette(routes=routes)
+    lifespan = None
+    if sandbox.live is not None:
+        live = sandbox.live
+
+        def lifespan(app):  # noqa: ARG001 - Starlette's lifespan signature
+            return live.ticking(sandbox.world)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return _FaultsAndStats(app, sandbox)  # type: ignore[return-value]

@@ -642,6 +642,9 @@ class World:
         self.orphans_queued = 0
         # Set by the generator: called by `advance` to add the orders that arrive in (start, end].
         self.on_advance: Any = None
+        # Store activity per unit of clock time: 1 normally; a live sandbox at --speed 60 sets 60, so an
+        # hour of orders arrives per clock minute and every delay the world schedules is 60 times shorter.
+        self.pace = 1.0
 
     # --- bookkeeping
     def changed(self) -> None:
@@ -654,6 +657,13 @@ class World:
 
     # --- the world's own future
     def schedule(self, at: datetime, action: str, *args: Any) -> None:
+        """Run `action` after the delay `at - clock`, shortened by the world's pace."""
+        if self.pace != 1.0 and at > self.clock:
+            at = self.clock + (at - self.clock) / self.pace
+        self.schedule_exactly(at, action, *args)
+
+    def schedule_exactly(self, at: datetime, action: str, *args: Any) -> None:
+        """Run `action` at `at`, whatever the pace (arrivals spread over an interval already paced)."""
         self._seq += 1
         heapq.heappush(self._queue, ScheduledEvent(at, self._seq, action, args))
 
