@@ -1,4 +1,5 @@
-"""shipshape_ingest: every source stream into `raw.<source>__<stream>`, hourly, one task per stream.
+"""shipshape_ingest: every source stream into `raw.<source>__<stream>`, one task per stream, hourly (the
+setting SHIPSHAPE_INGEST_SCHEDULE, a cron expression, changes it).
 
 Each stream reads from where it got to: from its committed high-water mark (or the run's interval start,
 if earlier) widened back by the `lookback_minutes` param, to the interval end, so a run after a gap
@@ -15,12 +16,14 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from shipshape.ingest.catalog import all_streams, raw_asset
+from shipshape.ingest.schedule import ingest_schedule
 
 
 @dag(
     dag_id="shipshape_ingest",
-    # An interval timetable: each run covers [data_interval_start, data_interval_end) of an hour.
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    # An interval timetable: each run covers [data_interval_start, data_interval_end) between two ticks of
+    # the cron (SHIPSHAPE_INGEST_SCHEDULE, hourly by default).
+    schedule=CronDataIntervalTimetable(ingest_schedule(), timezone="UTC"),
     start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # runs of one stream must not interleave: each commits its cursor

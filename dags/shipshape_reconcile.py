@@ -29,6 +29,7 @@ from cosmos import DbtTaskGroup
 
 from shipshape.ingest.catalog import all_streams, raw_asset
 from shipshape.reconcile import cosmos as wiring
+from shipshape.reconcile.params import APPLY_CHOICES, APPLY_LABELS
 
 RAW_ASSETS = [raw_asset(key) for key in all_streams()]
 
@@ -45,10 +46,10 @@ AS_OF = "{{ ti.xcom_pull(task_ids='as_of') }}"
     tags=["shipshape", "reconcile", "dbt"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
     params={
-        "apply": Param(None, type=["null", "boolean"],
-                       description="send the corrections (true), only record the plan (false); "
-                                   "unset: the deployment setting, else apply only against the sandbox"),
-        "override_circuit_breaker": Param(False, type="boolean",
+        "apply": Param("deployment", type="string", enum=list(APPLY_CHOICES), values_display=APPLY_LABELS,
+                       title="Apply corrections?",
+                       description="whether push_corrections sends the plan or only records it for review"),
+        "override_circuit_breaker": Param(False, type="boolean", title="Override the circuit breaker",
                                           description="apply a plan larger than max(50, 5 %) of the orders"),
     },
     doc_md=__doc__,

@@ -70,3 +70,12 @@ def test_every_reconcile_task_reads_the_one_as_of_resolved_by_its_first_task(dag
         assert "as_of" in task.get_flat_relative_ids(upstream=True), f"{task.task_id} may start before the as-of"
     for task_id in ("raw_quality_gate", "quality_gate", "push_corrections"):
         assert "as_of" in dag.get_task(task_id).upstream_task_ids, task_id
+
+
+def test_the_ingest_schedule_is_a_setting():
+    from shipshape.ingest.schedule import DEFAULT_SCHEDULE, ingest_schedule
+
+    assert ingest_schedule({}) == DEFAULT_SCHEDULE == "0 * * * *"
+    assert ingest_schedule({"SHIPSHAPE_INGEST_SCHEDULE": "* * * * *"}) == "* * * * *"
+    with pytest.raises(ValueError, match="SHIPSHAPE_INGEST_SCHEDULE='hourly'"):
+        ingest_schedule({"SHIPSHAPE_INGEST_SCHEDULE": "hourly"})

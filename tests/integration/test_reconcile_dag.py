@@ -53,7 +53,8 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
     assert "dbt.correction_plan_model_build" in gate.upstream_task_ids, "the marts gate runs after dbt"
     assert not push.downstream_task_ids, "the push is the last task"
     assert set(reconcile.params) >= {"apply", "override_circuit_breaker"}
-    assert reconcile.params["apply"] is None, "no run applies unless told to (or against the sandbox)"
+    assert reconcile.params["apply"] == "deployment", "no run applies unless told to (or against the sandbox)"
+    assert reconcile.params.get_param("apply").schema["enum"] == ["deployment", "apply", "dry_run"]
     assert all(t.retries >= 1 for t in reconcile.tasks)
     assert "shipshape" in reconcile.tags and raw_gate.trigger_rule == "all_success"
 
@@ -76,7 +77,7 @@ def test_ingest_then_reconcile_equals_the_truth(seed, fresh_database, airflow_db
         assert str(ingest.state) == "success"
         # Asset-scheduled, but dag.test() runs it for a logical date: its data interval ends there. A dry
         # run: applying would correct the sandbox's world before the marts are compared with its truth.
-        run = bag.dags["shipshape_reconcile"].test(logical_date=world.clock, run_conf={"apply": False})
+        run = bag.dags["shipshape_reconcile"].test(logical_date=world.clock, run_conf={"apply": "dry_run"})
         failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
         assert str(run.state) == "success" and not failed, failed
 

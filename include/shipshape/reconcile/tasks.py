@@ -50,12 +50,13 @@ def marts_as_of(url: str) -> set[datetime]:
             "select as_of from marts.correction_plan union select as_of from marts.fct_order_reconciliation")}
 
 
-def push_corrections(*, run_id: str, as_of: datetime, apply: bool | None,
+def push_corrections(*, run_id: str, as_of: datetime, apply: str | bool | None,
                      override_circuit_breaker: bool) -> dict[str, Any]:
     """Send marts.correction_plan through the outbox (dry run unless applying is switched on; see
     shipshape.corrections.push); raises CircuitBreakerTripped on an oversized plan, and PlanOfAnotherRun
     when the marts were built at another as-of than the run's (what the gate passed is not what is there)."""
     from shipshape.corrections.push import push_corrections as push
+    from shipshape.reconcile.params import apply_choice
 
     url = warehouse.up()
     built = marts_as_of(url)
@@ -64,5 +65,5 @@ def push_corrections(*, run_id: str, as_of: datetime, apply: bool | None,
             f"run {run_id} judges as of {as_of.isoformat()}, but marts.correction_plan and "
             f"marts.fct_order_reconciliation were built as of {', '.join(sorted(b.isoformat() for b in built))}: "
             "another run rebuilt them; nothing is pushed (clear this run's dbt tasks to rebuild them)")
-    summary = push(url, run_id=run_id, apply=apply, override_circuit_breaker=override_circuit_breaker)
+    summary = push(url, run_id=run_id, apply=apply_choice(apply), override_circuit_breaker=override_circuit_breaker)
     return summary.as_dict()
