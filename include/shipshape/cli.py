@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 DEFAULT_PORT = 8765
@@ -99,15 +100,22 @@ def summarise_truth(truth: dict[str, Any]) -> dict[str, Any]:
 
 def build_sandbox(args: argparse.Namespace):
     from shipshape.sandbox.generate import DEFAULT_START, build_world
-    from shipshape.sandbox.live import LiveClock, now_minute
+    from shipshape.sandbox.live import LiveClock, load_world, now_minute
     from shipshape.sandbox.server import Sandbox
 
     started = time.monotonic()
-    live = LiveClock(speed=args.speed) if getattr(args, "live", False) else None
+    state = getattr(args, "state", None)
+    live = LiveClock(speed=args.speed, state_path=state) if getattr(args, "live", False) else None
     if live is not None and args.start is not None:
         raise SystemExit("--live builds a world whose history ends now: leave out --start")
-    log.info("building a world of %d orders (seed %d)…", args.orders, args.seed)
-    world = build_world(args.orders, seed=args.seed, start=args.start or (now_minute() if live else DEFAULT_START))
+    world = load_world(state) if live is not None and state is not None else None
+    if world is not None:
+        log.info("loaded the world kept in %s (clock %s); catching up to now", state, world.clock.isoformat())
+        live.catch_up(world)
+    else:
+        log.info("building a world of %d orders (seed %d)…", args.orders, args.seed)
+        world = build_world(args.orders, seed=args.seed,
+                            start=args.start or (now_minute() if live else DEFAULT_START))
     log.info("world ready in %.1f s, clock at %s%s", time.monotonic() - started, world.clock.isoformat(),
              f" (live, following the wall clock at {live.speed:g}x activity)" if live else "")
     return Sandbox(world, faults=args.faults, rate_limits=args.rate_limits,
@@ -284,6 +292,8 @@ def parser() -> argparse.ArgumentParser:
                        help="the world's history ends now and its clock follows the wall clock")
     serve.add_argument("--speed", type=float, default=1.0,
                        help="with --live: store activity per real time (60: an hour of orders per minute)")
+    serve.add_argument("--state", type=Path, default=None,
+                       help="with --live: keep the world in this file and resume it on the next start")
     serve.set_defaults(func=cmd_sandbox_serve)
     dump = sbs.add_parser("dump-raw", help="write a sandbox world straight into the raw tables")
     _sandbox_world_args(dump)

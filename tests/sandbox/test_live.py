@@ -52,3 +52,19 @@ def test_an_ordinary_sandbox_keeps_its_clock_until_advanced():
         time.sleep(0.5)
         assert health(base)["clock"] == clock.isoformat() and health(base)["live"] is None
     assert world.clock == clock and world.pace == 1.0
+
+
+def test_a_live_world_is_kept_on_disk_and_resumed(tmp_path):
+    from shipshape.sandbox.live import load_world
+
+    state = tmp_path / "world.pickle"
+    world = build_world(100, seed=13, start=now_minute())
+    with running(Sandbox(world, faults="none", rate_limits="off",
+                         live=LiveClock(speed=36000, tick_seconds=0.1, state_path=state))):
+        time.sleep(1)
+    kept = load_world(state)
+    assert kept is not None and kept.clock == world.clock and len(kept.shopify_orders) == len(world.shopify_orders)
+    assert [o.id for o in kept.shopify_orders] == [o.id for o in world.shopify_orders]
+    time.sleep(0.5)
+    assert LiveClock(speed=36000).catch_up(kept) > 0 and kept.clock > world.clock, "it resumes from where it stopped"
+    assert load_world(tmp_path / "none.pickle") is None

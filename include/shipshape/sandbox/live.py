@@ -10,16 +10,24 @@ in the sandbox. `speed` compresses the store's *activity*, not time: at `speed=6
 orders arrives per real minute and every delay between two steps of an order (sent to the 3PL, shipped,
 in transit, delivered, refunded) is 60 times shorter. The rules' durations (the 1-hour grace before
 MISSING_IN_3PL, the 72-hour shipping SLA) and PayPal's 3-hour publishing lag stay real time.
+
+With a `state_path` the world is kept on disk (a pickle, written every minute and when the server
+stops) and a restarted live sandbox loads it and catches up to the wall clock, so a warehouse that has
+ingested it keeps telling the same story after `make down` and `make up`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pickle
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shipshape.sandbox.world import World
 
@@ -37,6 +45,8 @@ class LiveClock:
 
     speed: float = 1.0  # store activity per unit of real time
     tick_seconds: float = 2.0
+    state_path: Path | None = None  # where the world is kept between runs (None: not kept)
+    save_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -58,11 +68,15 @@ class LiveClock:
         only touched on the event loop, between requests, like every handler touches it."""
 
         async def tick() -> None:
+            saved = time.monotonic()
             while True:
                 try:
                     applied = self.catch_up(world)
                     if applied:
                         log.debug("live sandbox: %d events, clock %s", applied, world.clock.isoformat())
+                    if self.state_path is not None and time.monotonic() - saved > self.save_every_seconds:
+                        save_world(world, self.state_path)
+                        saved = time.monotonic()
                 except Exception:  # a broken event must not stop the clock for the rest of the world
                     log.exception("live sandbox: advancing the world failed")
                 await asyncio.sleep(self.tick_seconds)
@@ -72,3 +86,27 @@ class LiveClock:
             yield
         finally:
             task.cancel()
+            if self.state_path is not None:
+                save_world(world, self.state_path)
+
+
+def save_world(world: World, path: Path) -> None:
+    """Write the world to `path` atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        pickle.dump(world, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)
+    log.info("live sandbox: world saved to %s (clock %s)", path, world.clock.isoformat())
+
+
+def load_world(path: Path) -> World | None:
+    """The world kept at `path` by an earlier live sandbox, or None when there is none. Only ever a file
+    this machine's own sandbox wrote (pickle runs code on load)."""
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        world = pickle.load(f)  # noqa: S301 - our own state file, in the project's data folder
+    if not isinstance(world, World):
+        raise TypeError(f"{path} does not hold a sandbox world")
+    return world
