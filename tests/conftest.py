@@ -96,3 +96,15 @@ def fresh_database(warehouse_url: str) -> Iterator[str]:
         yield url
     finally:
         _drop_database(url)
+
+
+@pytest.fixture
+def airflow_metadata_database(warehouse_url: str) -> Iterator[str]:
+    """URL (``postgresql://``) of an empty database of the test's own for an Airflow deployment's
+    metadata (``shipshape.airflow_runtime.AirflowDeployment``), on the same server as ``warehouse_url``;
+    dropped after the test (stop the deployment first)."""
+    url = _create_database(_url_with_database(warehouse_url, "postgres"), prefix="shipshape_airflow")
+    try:
+        yield url
+    finally:
+        _drop_database(url)
