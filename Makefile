@@ -15,10 +15,13 @@ STAMP  := $(VENV)/.shipshape-installed
 PIP_FLAGS ?= -qq
 PYTEST_FLAGS ?= -q -n 2
 
-.PHONY: help venv install test lint demo manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
+.PHONY: help venv install test lint demo up down manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
 
 help:
 	@echo "make demo              install (first run), then run the sandboxed pipeline end to end"
+	@echo "make up                install (first run), then the real Airflow UI and schedules on the warehouse"
+	@echo "                       against a live sandbox, until Ctrl-C (SPEED=60 for an hour of orders a minute)"
+	@echo "make down              stop what make up started (from another shell)"
 	@echo "make test              install (first run), then run the test suite"
 	@echo "make install | venv    create $(VENV) and install pinned dependencies"
 	@echo "make lint              ruff check ."
@@ -58,6 +61,12 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/shipshape demo
+
+up: $(STAMP)
+	$(BIN)/shipshape up $(if $(SPEED),--speed $(SPEED)) $(if $(ORDERS),--orders $(ORDERS))
+
+down: $(STAMP)
+	$(BIN)/shipshape down
 
 warehouse-up: $(STAMP)
 	$(BIN)/python -m shipshape.warehouse up

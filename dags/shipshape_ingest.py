@@ -28,7 +28,7 @@ from shipshape.ingest.schedule import ingest_schedule
     catchup=False,
     max_active_runs=1,  # runs of one stream must not interleave: each commits its cursor
     tags=["shipshape", "ingest"],
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args={"owner": "shipshape", "retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
     params={"lookback_minutes": Param(120, type="number", minimum=0, description="widen each window back by this")},
     doc_md=__doc__,
 )

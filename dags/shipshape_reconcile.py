@@ -44,11 +44,12 @@ AS_OF = "{{ ti.xcom_pull(task_ids='as_of') }}"
     catchup=False,
     max_active_runs=1,  # mismatch_history is incremental: runs must apply in order
     tags=["shipshape", "reconcile", "dbt"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
+    default_args={"owner": "shipshape", "retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
     params={
         "apply": Param("deployment", type="string", enum=list(APPLY_CHOICES), values_display=APPLY_LABELS,
                        title="Apply corrections?",
-                       description="whether push_corrections sends the plan or only records it for review"),
+                       description="the deployment's rule: SHIPSHAPE_APPLY_CORRECTIONS when set, else apply only when every"
+                                   " target is the local sandbox; a dry run records the plan as planned"),
         "override_circuit_breaker": Param(False, type="boolean", title="Override the circuit breaker",
                                           description="apply a plan larger than max(50, 5 %) of the orders"),
     },

@@ -108,3 +108,20 @@ def airflow_metadata_database(warehouse_url: str) -> Iterator[str]:
         yield url
     finally:
         _drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def new_database(warehouse_url: str) -> Iterator:
+    """A function that creates an empty, uniquely named database on ``warehouse_url``'s server and returns
+    its URL (``prefix`` names it); every database it made is dropped at the end of the session."""
+    made: list[str] = []
+
+    def create(prefix: str = "shipshape_extra") -> str:
+        made.append(_create_database(_url_with_database(warehouse_url, "postgres"), prefix=prefix))
+        return made[-1]
+
+    try:
+        yield create
+    finally:
+        for url in made:
+            _drop_database(url)

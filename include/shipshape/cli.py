@@ -8,6 +8,7 @@
     shipshape sandbox truth [--port P]             # summary of the running sandbox's ground truth
     shipshape sandbox dump-raw --orders N --seed S  # a world straight into the raw tables
     shipshape demo                                 # ingest + reconcile against the sandbox
+    shipshape up [--speed 60] / shipshape down      # the real Airflow, live sandbox, until Ctrl-C
     shipshape dbt [--as-of T] <dbt args>           # dbt on dbt_project/ against the warehouse
 """
 
@@ -122,10 +123,24 @@ def build_sandbox(args: argparse.Namespace):
                    base_url=f"http://{args.host}:{args.port}", live=live)
 
 
+def connections_file(base_url: str, credentials: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The API connections to a sandbox in the JSON form of Airflow's LocalFilesystemBackend (conn_id ->
+    fields), for a deployment that reads connections from a file (docker-compose.yaml)."""
+    return {name.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value)
+            for name, value in connection_env(base_url, credentials).items()}
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from shipshape.sandbox.runner import serve
 
     sandbox = build_sandbox(args)
+    if args.connections_file is not None:
+        advertised = args.advertise_url or f"http://{args.host}:{args.port}"
+        args.connections_file.parent.mkdir(parents=True, exist_ok=True)
+        args.connections_file.write_text(json.dumps(connections_file(advertised, sandbox.credentials.as_json()),
+                                                    indent=2))
+        args.connections_file.chmod(0o600)
+        log.info("wrote the API connections to %s (for Airflow's LocalFilesystemBackend)", args.connections_file)
     clock = f"live at {args.speed:g}x" if args.live else "moves with `shipshape sandbox advance`"
     print(f"sandbox serving on http://{args.host}:{args.port} (faults={args.faults}, rate limits={args.rate_limits},"
           f" clock {clock});"
@@ -166,6 +181,26 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(warehouse.status(), indent=2, default=str))
     return 0
+
+
+# ----------------------------------------------------------------------------------------------- up
+def cmd_up(args: argparse.Namespace) -> int:
+    from shipshape.up import UpSettings, up
+
+    settings = UpSettings(orders=args.orders, seed=args.seed, speed=args.speed, rate_limits=args.rate_limits)
+    if args.parallelism:
+        settings.parallelism = args.parallelism
+    if args.airflow_port:
+        settings.airflow_port = args.airflow_port
+    if args.sandbox_port:
+        settings.sandbox_port = args.sandbox_port
+    return up(settings)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from shipshape.up import down
+
+    return down()
 
 
 # --------------------------------------------------------------------------------------------- demo
@@ -294,6 +329,10 @@ def parser() -> argparse.ArgumentParser:
                        help="with --live: store activity per real time (60: an hour of orders per minute)")
     serve.add_argument("--state", type=Path, default=None,
                        help="with --live: keep the world in this file and resume it on the next start")
+    serve.add_argument("--connections-file", type=Path, default=None,
+                       help="write the API connections here, as Airflow's LocalFilesystemBackend reads them")
+    serve.add_argument("--advertise-url", default=None,
+                       help="the address other hosts reach the sandbox at (default http://HOST:PORT)")
     serve.set_defaults(func=cmd_sandbox_serve)
     dump = sbs.add_parser("dump-raw", help="write a sandbox world straight into the raw tables")
     _sandbox_world_args(dump)
@@ -311,6 +350,19 @@ def parser() -> argparse.ArgumentParser:
         if name == "truth":
             p.add_argument("--full", action="store_true")
         p.set_defaults(func=func)
+
+    up = sub.add_parser("up", help="the real Airflow on the warehouse against a live sandbox, until Ctrl-C")
+    up.add_argument("--orders", type=int, default=2000, help="orders in a new sandbox world (default 2000)")
+    up.add_argument("--seed", type=int, default=7, help="seed of a new sandbox world (default 7)")
+    up.add_argument("--speed", type=float, default=1.0,
+                    help="sandbox activity per real time; 60: an hour of orders a minute, ingested every minute")
+    up.add_argument("--rate-limits", choices=("real", "off"), default="off", dest="rate_limits")
+    up.add_argument("--parallelism", type=int, default=None, help="Airflow tasks at once (default: one per core)")
+    up.add_argument("--airflow-port", type=int, default=None, help="default $SHIPSHAPE_AIRFLOW_PORT or 8080")
+    up.add_argument("--sandbox-port", type=int, default=None, help="default $SHIPSHAPE_SANDBOX_PORT or 8765")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop what `shipshape up` started (from another shell)")
+    down.set_defaults(func=cmd_down)
 
     demo = sub.add_parser("demo", help="run the sandboxed pipeline end to end")
     _sandbox_world_args(demo)

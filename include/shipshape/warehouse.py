@@ -483,6 +483,11 @@ def start_embedded(data_dir: str | os.PathLike[str] | None = None, *, port: int 
     return url
 
 
+def embedded_running(data_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether the embedded server on ``data_dir`` (default :func:`embedded_data_dir`) is up."""
+    return _running_postmaster(embedded_data_dir(data_dir)) is not None
+
+
 def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> str:
     """Stop the embedded server on ``data_dir`` if it is running (its data stays); say what happened."""
     pgdata = embedded_data_dir(data_dir)

@@ -56,3 +56,10 @@ def test_a_run_with_neither_judges_where_the_warehouse_is_loaded_through_but_not
     assert moment == T - HOUR and "loaded through" in why  # stream b holds it back
     assert resolve(asset_events=[], data_interval_end=None, run_after=T - 2 * HOUR,
                    warehouse_url=fresh_database)[0] == T - 2 * HOUR
+    # a run from the trigger form ("now") judges where the streams are loaded through, not past it
+    moment, why = resolve(asset_events=[], data_interval_end=T + 30 * timedelta(minutes=1), run_after=None,
+                          warehouse_url=fresh_database)
+    assert moment == T - HOUR and "before the run's data interval end" in why
+    # a backfill of an earlier interval judges at that interval's end
+    assert resolve(asset_events=[], data_interval_end=T - 3 * HOUR, run_after=None,
+                   warehouse_url=fresh_database)[0] == T - 3 * HOUR

@@ -8,11 +8,13 @@ task reads (the dbt var `as_of`, both gates, the push). The rule, first that app
    event's extra (`window_end`); the as-of is the earliest, over the run's assets, of the newest
    window end each carries. Judging later would read a stream's silence past its window as "nothing
    happened" (an order not yet in ShipHero would look missing).
-2. **A run with a data interval** (`dag.test()`, a manual run given a logical date, a backfill): its
-   data interval end, as for ingest.
+2. **A run with a data interval** (`dag.test()`, a manual run from the trigger form, a backfill): its
+   data interval end, but not after the moment up to which every stream is loaded in the warehouse
+   (`ops.extraction_runs`). The trigger form's logical date is "now", a little past the last ingest
+   window: judging there would read the streams' silence since as "nothing happened", and the raw
+   gate's coverage check would refuse the run.
 3. **Anything else** (a manual run with no logical date, asset events posted by hand without a
-   window end): the moment up to which every stream is loaded in the warehouse
-   (`ops.extraction_runs`), but not after the run was due (`run_after`).
+   window end): where every stream is loaded through, but not after the run was due (`run_after`).
 
 A retried or cleared dbt task, gate or push reads the same XCom, so it judges at the same moment. Two
 runs that consume the same ingest windows get the same as-of, and so the same answer.
@@ -70,12 +72,16 @@ def resolve(*, asset_events: Iterable[tuple[str, Mapping[str, Any] | None]], dat
     moment = from_asset_events(events)
     if moment is not None:
         return moment, f"the end of the newest ingest window every one of the {len(events)} asset events' streams reached"
+    loaded = loaded_through(warehouse_url) if warehouse_url else None
     if data_interval_end is not None:
-        return parse_moment(data_interval_end), "the run's data interval end"
+        end = parse_moment(data_interval_end)
+        if loaded is not None and loaded < end:
+            return loaded, (f"the moment every stream is loaded through (ops.extraction_runs), before the run's "
+                            f"data interval end {end.isoformat()}")
+        return end, "the run's data interval end"
     if run_after is None:
         raise ValueError("the run has no triggering ingest window, no data interval and no run_after: "
                          "nothing to judge as of")
-    loaded = loaded_through(warehouse_url) if warehouse_url else None
     if loaded is None or loaded > run_after:
         return parse_moment(run_after), "the moment the run was due (run_after)"
     return loaded, "the moment every stream is loaded through (ops.extraction_runs), before run_after"

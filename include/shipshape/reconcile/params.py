@@ -7,9 +7,9 @@ from __future__ import annotations
 # the deployment" once touched (its off state sends false).
 APPLY_CHOICES: dict[str, bool | None] = {"deployment": None, "apply": True, "dry_run": False}
 APPLY_LABELS = {
-    "deployment": "The deployment's rule: SHIPSHAPE_APPLY_CORRECTIONS, else apply only against the sandbox",
+    "deployment": "The deployment's rule (sandbox: apply)",
     "apply": "Apply: send the corrections",
-    "dry_run": "Dry run: record the plan for review, send nothing",
+    "dry_run": "Dry run: record the plan for review",
 }
 
 

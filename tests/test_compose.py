@@ -1,0 +1,43 @@
+"""docker-compose.yaml stays in step with `make up` (no Docker engine here, so it is read, not run): the
+same settings, the same schedule, a Postgres metadata database, no example DAGs, DAGs unpaused, and a
+live sandbox started by a command the shipshape CLI accepts, writing the connections Airflow reads."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import yaml
+
+from shipshape.cli import parser
+from shipshape.ingest.schedule import DEFAULT_SCHEDULE, SCHEDULE_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+
+
+def test_airflow_runs_with_the_settings_make_up_gives_it():
+    from shipshape.airflow_runtime import AirflowDeployment
+
+    env = compose()["x-airflow-common"]["environment"]
+    mine = AirflowDeployment("/tmp/unused-home", "postgresql://x@127.0.0.1/airflow").airflow_settings()
+    for key in ("AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"):
+        assert str(env[key]).lower() == mine[key].lower(), key
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql"), "Postgres metadata, as make up"
+    assert env[SCHEDULE_ENV] == "${SHIPSHAPE_INGEST_SCHEDULE:-" + DEFAULT_SCHEDULE + "}"
+    assert "SHIPSHAPE_APPLY_CORRECTIONS" in env and "SHIPSHAPE_DATA_DOCS_DIR" in env
+    path = json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])["connections_file_path"]
+    assert env["AIRFLOW__SECRETS__BACKEND"].endswith("LocalFilesystemBackend")
+
+    sandbox = compose()["services"]["sandbox"]
+    argv = shlex.split(sandbox["command"][-1].replace("$${", "${"))
+    assert argv[:3] == ["exec", "python", "-m"] and argv[3] == "shipshape.cli"
+    args = parser().parse_args([a if not a.startswith("${") else "1" for a in argv[4:]])
+    assert args.live and str(args.connections_file) == path and args.advertise_url == "http://sandbox:8765"
+    assert args.state is not None and str(args.state).startswith("/opt/airflow/.data/")
+    for service in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
+        assert compose()["services"][service]["depends_on"]["sandbox"]["condition"] == "service_healthy"
