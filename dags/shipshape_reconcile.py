@@ -1,8 +1,10 @@
 """shipshape_reconcile: dbt over the raw tables, the quality gates, then push_corrections.
 
 Scheduled on the Assets `shipshape_ingest` updates (one per raw table): a run starts once every raw
-table has been updated since the last run. dbt runs through Cosmos, a task per seed and model, each
-followed by its tests; the tasks are rendered from the committed manifest `dbt_project/manifest.json`
+table has been updated since the last run. dbt runs through Cosmos's watcher mode: one task
+(`dbt.dbt_producer_watcher`) runs a single `dbt build` with dbt's threads, and every seed and model keeps a
+task that succeeds or fails with its node (a retry or clear of one runs dbt for that node alone); the
+tasks are rendered from the committed manifest `dbt_project/manifest.json`
 (regenerate it with `make manifest` after changing models), so parsing this file never runs dbt. Every
 model, gate and the push judge the data at the run's one as-of, resolved by the first task (`as_of`):
 for a run the ingest Assets triggered, the end of the newest window every stream it consumed reached;
@@ -65,6 +67,7 @@ def shipshape_reconcile():
         operator_args=wiring.operator_args(AS_OF),
         default_args={"retries": 2},
     )
+    wiring.wire_watcher(dbt)
 
     @task(task_id="as_of", retries=1)
     def resolve_as_of(dag_run=None, data_interval_end=None):

@@ -251,8 +251,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if state != "success":
                 return 1
             # Asset-scheduled, but dag.test() runs it for a logical date: the same as-of as the ingest run
-            print(f"\nrunning shipshape_reconcile as of {world.clock.isoformat()}: dbt through Cosmos (a task "
-                  "per model), the quality gates, push_corrections (a few minutes) …", flush=True)
+            print(f"\nrunning shipshape_reconcile as of {world.clock.isoformat()}: one dbt build through Cosmos "
+                  "(watcher mode: a task per model reports it), the quality gates, push_corrections …", flush=True)
             state, run_id = demo.run_dag("shipshape_reconcile", world.clock)
             print(f"shipshape_reconcile: {state}")
             demo.print_mismatches(url, truth)
