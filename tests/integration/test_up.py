@@ -20,7 +20,8 @@ import pytest
 from shipshape.airflow_runtime import free_port, processes_of
 from shipshape.warehouse import mask_url
 
-pytestmark = pytest.mark.integration
+# one Airflow deployment at a time on two cores (`make test` runs with --dist loadgroup)
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("airflow")]
 
 KEYS = {"airflow_url", "airflow_username", "airflow_password", "sandbox_url", "warehouse_url", "console_url",
         "webhooks_url"}

@@ -1,0 +1,226 @@
+"""What people see: `shipshape up`'s Airflow, in a real Chromium (Debian's, driven by Playwright).
+
+One deployment for the module (`shipshape.up.Stack`, the code `make up` runs) on free ports, with a small
+live sandbox and a fresh warehouse and metadata database on the test server; corrections are dry runs
+(`SHIPSHAPE_APPLY_CORRECTIONS=false`) so the plan stays to be looked at. Through the UI: log in; see both
+DAGs with their owner and tags and no import error; trigger `shipshape_ingest` and see
+`shipshape_reconcile` start on its Assets and both succeed; trigger a reconcile choosing "Dry run" in its
+form and see its plan recorded as planned; create a 3-hour backfill of ingest from the dialog and see
+its three runs succeed, leaving the raw tables as they were. Screenshots go to `artifacts/browser/`
+(git-ignored); the README shows two of them (docs/img/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from shipshape.airflow_runtime import DagRunResult, free_port
+from shipshape.up import Stack, UpSettings
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine's notes say: without these, Chromium reaches for Google's hosts on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+RUN_TIMEOUT = 1200
+
+# one Airflow deployment at a time on two cores (`make test` runs with --dist loadgroup)
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("airflow")]
+
+
+@pytest.fixture(scope="module")
+def stack(new_database, tmp_path_factory) -> Iterator[Stack]:
+    """`shipshape up` in this process, until the module's tests are done; stopped, with no process left."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does it)")
+    wh, meta = new_database("shipshape_ui"), new_database("shipshape_ui_airflow")
+    env = {**os.environ, "AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE": wh, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
+           "SHIPSHAPE_APPLY_CORRECTIONS": "false"}
+    settings = UpSettings(data_dir=tmp_path_factory.mktemp("up"), airflow_port=free_port(),
+                          sandbox_port=free_port(), orders=150, seed=7, speed=1.0)
+    up = Stack(settings, env=env)
+    try:
+        up.start()
+        yield up
+    finally:
+        home = settings.airflow_home
+        up.stop()
+        from shipshape.airflow_runtime import processes_of
+
+        left = processes_of(home)
+        assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, stack):
+    """A logged-in page on the deployment's UI."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(stack.info["airflow_url"] + "/")
+    page.get_by_label("Username").fill(stack.info["airflow_username"])
+    page.get_by_label("Password").fill(stack.info["airflow_password"])
+    shot(page, "01-login")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def wait_for(stack: Stack, dag_id: str, what, *, timeout: float = RUN_TIMEOUT) -> DagRunResult:
+    def progress(run: DagRunResult) -> None:
+        print(f"  [{datetime.now(UTC):%H:%M:%S}] {run.summary()}", flush=True)
+
+    try:
+        return stack.airflow.wait_for_run(dag_id, where=what, timeout=timeout, progress=progress)
+    except Exception:
+        print(stack.airflow.diagnostics(stack.airflow.runs(dag_id)[-2:]))
+        raise
+
+
+def trigger_from_form(page, stack: Stack, dag_id: str) -> None:
+    page.goto(f"{stack.info['airflow_url']}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    page.get_by_role("dialog").wait_for()
+
+
+def raw_versions(url: str) -> set[tuple[str, str, str]]:
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute("select table_name from information_schema.tables"
+                                             " where table_schema = 'raw' and table_name not like '\\_%'")]
+        return {(t, *row) for t in tables
+                for row in conn.execute(f'select source_id, payload_hash from raw."{t}"').fetchall()}
+
+
+def test_both_dags_are_listed_with_owner_tags_and_no_import_error(page, stack):
+    page.goto(stack.info["airflow_url"] + "/dags")
+    for dag_id in ("shipshape_ingest", "shipshape_reconcile"):
+        page.get_by_role("link", name=dag_id, exact=True).wait_for()
+    assert page.get_by_text("Dag Import Errors").count() == 0
+    shot(page, "02-dags")
+    page.goto(stack.info["airflow_url"] + "/dags/shipshape_reconcile")
+    page.get_by_role("link", name="as_of", exact=True).wait_for()  # the first task
+    links = [link.inner_text() for link in page.get_by_role("link").all()]
+    assert {"shipshape", "reconcile", "dbt"} <= set(links), links  # the owner and the tags
+    assert "dbt" in links and "push_corrections" in links
+    page.get_by_role("button", name="Dag Docs").click()  # doc_md, readable
+    page.get_by_role("dialog").get_by_text("shipshape_reconcile: dbt over the raw tables").wait_for()
+    shot(page, "03-reconcile-docs")
+    page.get_by_role("dialog").press("Escape")
+
+
+def test_triggering_ingest_starts_reconcile_on_its_assets_and_both_succeed(page, stack):
+    started = datetime.now(UTC)
+    trigger_from_form(page, stack, "shipshape_ingest")
+    shot(page, "04-trigger-ingest")
+    page.get_by_role("dialog").get_by_role("button", name="Trigger").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+    ingest = wait_for(stack, "shipshape_ingest", lambda r: r.run_type == "manual")
+    assert ingest.state == "success", ingest.unsuccessful()
+    reconcile = wait_for(stack, "shipshape_reconcile",
+                         lambda r: r.run_type == "asset_triggered" and r.start_date and r.start_date >= started - timedelta(minutes=5))
+    assert reconcile.state == "success" and not reconcile.unsuccessful(), reconcile.unsuccessful()
+    page.goto(f"{stack.info['airflow_url']}/dags/shipshape_reconcile/runs/{urllib.parse.quote(reconcile.run_id)}")
+    page.get_by_text("Asset Triggered").first.wait_for()  # the run's type, as the UI names it
+    page.get_by_role("table").get_by_text("push_corrections").first.wait_for()  # its task instances listed
+    shot(page, "05-reconcile-run")
+
+
+def test_a_dry_run_chosen_in_the_trigger_form_records_the_plan_as_planned(page, stack):
+    trigger_from_form(page, stack, "shipshape_reconcile")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Apply corrections?").wait_for()
+    dialog.get_by_text("The deployment's rule (sandbox: apply)").wait_for()  # the default choice
+    dialog.get_by_role("combobox").click()
+    options = [option.inner_text() for option in page.get_by_role("option").all()]
+    assert options == ["The deployment's rule (sandbox: apply)", "Apply: send the corrections",
+                       "Dry run: record the plan for review"], options  # three choices, not a toggle
+    page.get_by_role("option", name="Dry run: record the plan for review").click()
+    shot(page, "06-trigger-reconcile-dry-run")
+    dialog.get_by_role("button", name="Trigger").click()
+    dialog.wait_for(state="detached")
+    run = wait_for(stack, "shipshape_reconcile", lambda r: r.run_type == "manual")
+    assert run.state == "success", run.unsuccessful()
+    assert run.conf.get("apply") == "dry_run", run.conf
+    url = stack.airflow.extra_env["AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE"]
+    with psycopg.connect(url) as conn:
+        statuses = dict(conn.execute("select status, count(*) from ops.correction_log group by 1").fetchall())
+        plan = conn.execute("select count(*) from marts.correction_plan").fetchone()[0]
+    assert plan > 0 and statuses == {"planned": plan}, (plan, statuses)  # every action recorded, none sent
+    page.goto(f"{stack.info['airflow_url']}/dags/shipshape_reconcile/runs/{urllib.parse.quote(run.run_id)}"
+              "/tasks/push_corrections")
+    # the task log says what it did and why
+    page.get_by_text(f"push_corrections {run.run_id}: run parameter apply=False").first.wait_for(timeout=60_000)
+    page.get_by_text("correction plan (dry run: nothing is sent)").first.wait_for()
+    shot(page, "07-push-dry-run-log")
+
+
+def test_a_three_hour_backfill_from_the_dialog_runs_and_changes_no_raw_version(page, stack):
+    url = stack.airflow.extra_env["AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE"]
+    before = raw_versions(url)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    first, last = hour - timedelta(hours=4), hour - timedelta(hours=2)  # logical dates: 3 hourly runs
+    trigger_from_form(page, stack, "shipshape_ingest")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Backfill", exact=True).click()
+    dialog.locator("input[name=from_date]").fill(first.strftime("%Y-%m-%dT%H:%M"))
+    dialog.locator("input[name=to_date]").fill(last.strftime("%Y-%m-%dT%H:%M"))
+    dialog.get_by_text("3 runs will be triggered.").wait_for()
+    shot(page, "08-backfill-dialog")
+    dialog.get_by_role("button", name="Run Backfill").click()
+    dialog.wait_for(state="detached")
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        runs = [r for r in stack.airflow.runs("shipshape_ingest") if r.run_type == "backfill"]
+        if len(runs) == 3 and all(r.finished for r in runs):
+            break
+        time.sleep(5)
+    assert len(runs) == 3 and all(r.state == "success" for r in runs), [r.summary() for r in runs]
+    assert sorted(r.data_interval_start for r in runs) == [first, first + timedelta(hours=1), last]
+    page.goto(f"{stack.info['airflow_url']}/dags/shipshape_ingest/backfills")
+    page.get_by_text("Backfills").first.wait_for()
+    shot(page, "09-backfill-runs")
+    assert raw_versions(url) == before, "a backfill of hours already loaded stores no new version, loses none"
+
+
+def test_no_task_log_holds_a_secret(stack):
+    """Every task log of the runs above, and every process log: not one credential of the sandbox's APIs,
+    nor the admin's password."""
+    credentials = httpx.get(f"{stack.info['sandbox_url']}/_sandbox/credentials", timeout=10).json()
+    secrets = {v for api in credentials.values() for k, v in api.items()
+               if isinstance(v, str) and len(v) >= 8 and k not in ("username", "client_id")}
+    secrets.add(stack.info["airflow_password"])
+    logs = list(stack.airflow.task_log_dir.rglob("*.log")) + list(stack.airflow.process_log_dir.glob("*.log"))
+    assert len(logs) > 50, "the runs above wrote their task logs"
+    leaks = [(path.name, s[:4] + "…") for path in logs for s in secrets if s in path.read_text(errors="replace")]
+    assert not leaks, leaks
