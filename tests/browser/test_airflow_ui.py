@@ -97,6 +97,11 @@ def shot(page, name: str) -> Path:
     return path
 
 
+def idle(page) -> None:
+    """Leave the UI while waiting: its pages poll the API every few seconds, which costs a core here."""
+    page.goto("about:blank")
+
+
 def wait_for(stack: Stack, dag_id: str, what, *, timeout: float = RUN_TIMEOUT) -> DagRunResult:
     def progress(run: DagRunResult) -> None:
         print(f"  [{datetime.now(UTC):%H:%M:%S}] {run.summary()}", flush=True)
@@ -145,6 +150,7 @@ def test_triggering_ingest_starts_reconcile_on_its_assets_and_both_succeed(page,
     shot(page, "04-trigger-ingest")
     page.get_by_role("dialog").get_by_role("button", name="Trigger").click()
     page.get_by_role("dialog").wait_for(state="detached")
+    idle(page)
     ingest = wait_for(stack, "shipshape_ingest", lambda r: r.run_type == "manual")
     assert ingest.state == "success", ingest.unsuccessful()
     reconcile = wait_for(stack, "shipshape_reconcile",
@@ -169,6 +175,7 @@ def test_a_dry_run_chosen_in_the_trigger_form_records_the_plan_as_planned(page, 
     shot(page, "06-trigger-reconcile-dry-run")
     dialog.get_by_role("button", name="Trigger").click()
     dialog.wait_for(state="detached")
+    idle(page)
     run = wait_for(stack, "shipshape_reconcile", lambda r: r.run_type == "manual")
     assert run.state == "success", run.unsuccessful()
     assert run.conf.get("apply") == "dry_run", run.conf
@@ -199,6 +206,7 @@ def test_a_three_hour_backfill_from_the_dialog_runs_and_changes_no_raw_version(p
     shot(page, "08-backfill-dialog")
     dialog.get_by_role("button", name="Run Backfill").click()
     dialog.wait_for(state="detached")
+    idle(page)
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         runs = [r for r in stack.airflow.runs("shipshape_ingest") if r.run_type == "backfill"]
