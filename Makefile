@@ -13,8 +13,7 @@ STAMP  := $(VENV)/.shipshape-installed
 # -qq: only errors. This machine's pip config points at extra indexes that produce a warning per
 # package; override with `make install PIP_FLAGS=` to see everything.
 PIP_FLAGS ?= -qq
-# loadgroup: tests marked xdist_group("airflow") (each runs an Airflow deployment) share one worker
-PYTEST_FLAGS ?= -q -n 2 --dist loadgroup
+PYTEST_FLAGS ?= -q -n 2
 
 .PHONY: help venv install test lint demo up down manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
 

@@ -165,3 +165,18 @@ def clone_of() -> Iterator:
     yield clone
     for url in made:
         _drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def one_airflow_at_a_time() -> Iterator[None]:
+    """Holds a machine-wide lock while a module's Airflow deployment runs. On two cores, two deployments at
+    once (xdist's two workers each running one) starve each other's tasks into timeouts; xdist's own
+    grouping (``--dist loadgroup``) did not keep them apart here."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "shipshape-airflow-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -35,12 +35,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 RUN_TIMEOUT = 1200
 
-# one Airflow deployment at a time on two cores (`make test` runs with --dist loadgroup)
-pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-def stack(new_database, tmp_path_factory) -> Iterator[Stack]:
+def stack(one_airflow_at_a_time, new_database, tmp_path_factory) -> Iterator[Stack]:
     """`shipshape up` in this process, until the module's tests are done; stopped, with no process left."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does it)")

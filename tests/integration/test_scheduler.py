@@ -49,7 +49,7 @@ def _diagnose(deployment: AirflowDeployment, runs: list[DagRunResult]) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("airflow")  # one Airflow deployment at a time on two cores
+@pytest.mark.usefixtures("one_airflow_at_a_time")
 def test_the_scheduler_runs_ingest_then_reconcile_on_its_assets(
         fresh_database, airflow_metadata_database, tmp_path):
     started = time.monotonic()

@@ -20,8 +20,7 @@ import pytest
 from shipshape.airflow_runtime import free_port, processes_of
 from shipshape.warehouse import mask_url
 
-# one Airflow deployment at a time on two cores (`make test` runs with --dist loadgroup)
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_airflow_at_a_time")]
 
 KEYS = {"airflow_url", "airflow_username", "airflow_password", "sandbox_url", "warehouse_url", "console_url",
         "webhooks_url"}
