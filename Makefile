@@ -13,7 +13,9 @@ STAMP  := $(VENV)/.shipshape-installed
 # -qq: only errors. This machine's pip config points at extra indexes that produce a warning per
 # package; override with `make install PIP_FLAGS=` to see everything.
 PIP_FLAGS ?= -qq
-PYTEST_FLAGS ?= -q -n 2
+# loadfile: a test file runs whole on one worker, so a module-scoped fixture (the browser tests' Airflow
+# deployment) is built once and its tests run in order
+PYTEST_FLAGS ?= -q -n 2 --dist loadfile
 
 .PHONY: help venv install test lint demo up down manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
 

@@ -171,7 +171,8 @@ def clone_of() -> Iterator:
 def one_airflow_at_a_time() -> Iterator[None]:
     """Holds a machine-wide lock while a module's Airflow deployment runs. On two cores, two deployments at
     once (xdist's two workers each running one) starve each other's tasks into timeouts; xdist's own
-    grouping (``--dist loadgroup``) did not keep them apart here."""
+    grouping (``--dist loadgroup``) did not keep them apart here, and ``--dist loadfile`` (`make test`)
+    keeps only each file together."""
     import fcntl
 
     with open(Path(tempfile.gettempdir()) / "shipshape-airflow-tests.lock", "w") as lock:
