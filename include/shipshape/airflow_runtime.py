@@ -42,6 +42,15 @@ TERMINAL_RUN_STATES = ("success", "failed")
 SECRETS_FILE = "shipshape-secrets.json"
 
 
+PRELOAD = '''"""Written by shipshape.airflow_runtime: Airflow imports this module in every process at start.
+Importing here what shipshape's tasks import means a task forked by the LocalExecutor finds it loaded."""
+
+import cosmos  # noqa: F401
+import shipshape.ingest.catalog  # noqa: F401
+import shipshape.reconcile.cosmos  # noqa: F401
+'''
+
+
 class AirflowProcessError(RuntimeError):
     """An Airflow process exited while it should have been running (or could not start)."""
 
@@ -365,8 +374,19 @@ class AirflowDeployment:
         self.home.mkdir(parents=True, exist_ok=True)
         self.process_log_dir.mkdir(exist_ok=True)
         ensure_database(self.metadata_url)
+        self.write_local_settings()
         self.run_cli("db", "migrate", timeout=timeout)
         return time.monotonic() - started
+
+    def write_local_settings(self) -> Path:
+        """`config/airflow_local_settings.py` in the home, which every Airflow process imports at start:
+        it imports what shipshape's tasks need (Cosmos, the reconcile wiring). The LocalExecutor forks each
+        task from a worker the scheduler forked, so a task then finds them imported instead of paying the
+        imports again, 121 times per reconcile run."""
+        path = self.home / "config" / "airflow_local_settings.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(PRELOAD)
+        return path
 
     # ---------------------------------------------------------------------------------- processes
     def _argv(self, name: str) -> list[str]:

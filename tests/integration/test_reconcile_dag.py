@@ -215,7 +215,7 @@ def test_a_failed_model_fails_its_own_task_and_a_clear_reruns_only_that_model(fr
         reconcile = bag.dags["shipshape_reconcile"]
         for task in reconcile.tasks:  # the DAG's retries, without their minutes of waiting
             task.retry_delay, task.retry_exponential_backoff = timedelta(seconds=1), 0
-        run = reconcile.test(logical_date=world.clock, run_conf={"apply": False})
+        run = reconcile.test(logical_date=world.clock, run_conf={"apply": "dry_run"})
         tis = {ti.task_id: ti for ti in run.get_task_instances()}
         states = {task_id: str(ti.state) for task_id, ti in tis.items()}
         writes = {op for op in sandbox.stats.mutations_received if op != "shopify:bulkOperationRunQuery"}
