@@ -264,6 +264,23 @@ def _dt(value: datetime | str | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def run_until_stopped(check: Callable[[], None], poll: float = 2.0) -> None:
+    """Call `check` every `poll` seconds until Ctrl-C or SIGTERM (then return); whatever `check` raises
+    (a process that died) propagates. Call it from the main thread: it handles SIGTERM."""
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            check()
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        return
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class AirflowDeployment:
     """Airflow's processes for shipshape's DAGs, in `home`, with metadata in the Postgres database
     `metadata_url` (`postgresql://…`; created when missing).
@@ -515,18 +532,7 @@ class AirflowDeployment:
         one dies. Stops nothing itself: call `stop()` (or use the deployment as a context manager). Call
         it from the main thread (it handles SIGTERM). The processes run in sessions of their own, so a
         Ctrl-C in the terminal reaches only this process, and `stop()` then decides the order."""
-        def _terminate(signum, frame):
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        try:
-            while True:
-                self.check()
-                time.sleep(poll)
-        except KeyboardInterrupt:
-            return
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        run_until_stopped(self.check, poll)
 
     def __enter__(self) -> AirflowDeployment:
         return self

@@ -318,18 +318,9 @@ class Stack:
 
     def supervise(self, poll: float = 2.0) -> None:
         """Block until Ctrl-C or SIGTERM; raise when a process dies."""
-        def _terminate(signum, frame):
-            raise KeyboardInterrupt
+        from shipshape.airflow_runtime import run_until_stopped
 
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        try:
-            while True:
-                self.check()
-                time.sleep(poll)
-        except KeyboardInterrupt:
-            return
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        run_until_stopped(self.check, poll)
 
     def stop(self) -> list[str]:
         """Stop everything this stack started, in reverse order; returns what had to be killed."""
