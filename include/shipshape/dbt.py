@@ -7,8 +7,9 @@ derives them from the warehouse URL (the Airflow connection ``shipshape_warehous
 :mod:`shipshape.warehouse`) and runs dbt in a child process with them, so the password lives only in that
 process's environment and never on a command line or in a log.
 
-Each run gets ``--project-dir``/``--profiles-dir`` for the project, the var ``as_of`` when given (the
-reconcile DAG passes its data interval end; see dbt_project.yml), and, when asked, its own target and
+Each run gets ``--project-dir``/``--profiles-dir`` for the project, the as-of when given as
+``SHIPSHAPE_AS_OF`` in its environment (macros/as_of.sql; not a var, because a changed var makes dbt
+parse the whole project again, and the as-of changes on every run), and, when asked, its own target and
 log directories (``DBT_TARGET_PATH``/``DBT_LOG_PATH``), so runs in parallel (pytest workers, backfills)
 do not overwrite each other's manifest. A child process rather than ``dbtRunner`` in-process: dbt's
 in-process runner reads the profile variables from ``os.environ`` and keeps global state between
@@ -144,17 +145,22 @@ def _as_of_text(as_of: datetime | str) -> str:
     return str(as_of)
 
 
-def command(args: Sequence[str], *, vars: Mapping[str, Any] | None = None,
-            as_of: datetime | str | None = None) -> list[str]:
+# The environment variable macros/as_of.sql reads the as-of from (it wins over the var `as_of`).
+AS_OF_ENV = "SHIPSHAPE_AS_OF"
+
+
+def as_of_env(as_of: datetime | str) -> dict[str, str]:
+    """The environment that makes a dbt run judge the data at ``as_of``."""
+    return {AS_OF_ENV: _as_of_text(as_of)}
+
+
+def command(args: Sequence[str], *, vars: Mapping[str, Any] | None = None) -> list[str]:
     """The dbt command line (no secrets on it) for ``args``, with the project, profile and vars."""
-    merged = dict(vars or {})
-    if as_of is not None:
-        merged["as_of"] = _as_of_text(as_of)
     cmd = [sys.executable, "-c", "import sys; from dbt.cli.main import cli; sys.exit(cli())", *args]
     project = str(project_dir())
     cmd += ["--project-dir", project, "--profiles-dir", project]
-    if merged:
-        cmd += ["--vars", json.dumps(merged, sort_keys=True, default=str)]
+    if vars:
+        cmd += ["--vars", json.dumps(dict(vars), sort_keys=True, default=str)]
     return cmd
 
 
@@ -164,8 +170,8 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
         timeout: float | None = None, echo: bool = True) -> DbtResult:
     """Run ``dbt <args>`` on the project against the warehouse ``url`` (default :func:`warehouse_url`).
 
-    ``as_of`` sets the var the models judge the data at (default: the one in dbt_project.yml);
-    ``vars`` sets others (tolerances). ``target_path``/``log_path`` default to the project's own
+    ``as_of`` sets the moment the models judge the data at (:data:`AS_OF_ENV`; default: the var in
+    dbt_project.yml); ``vars`` sets others (tolerances). ``target_path``/``log_path`` default to the project's own
     ``target/`` and ``logs/``; give each parallel run its own. dbt's output goes to this module's logger
     line by line (``echo``) and into the result. Never raises for a failed dbt run: see
     :meth:`DbtResult.raise_for_status`.
@@ -173,7 +179,7 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
     url = url or warehouse_url()
     project = project_dir()
     target = Path(target_path).resolve() if target_path else project / "target"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != AS_OF_ENV}
     env.update(profile_env(url), PGOPTIONS=session_options())
     env.update(
         DBT_TARGET_PATH=str(target),
@@ -183,11 +189,14 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
     )
     if threads is not None:
         env[f"{ENV_PREFIX}THREADS"] = str(threads)
+    if as_of is not None:
+        env.update(as_of_env(as_of))
     secret = env[f"{ENV_PREFIX}PASSWORD"]
-    cmd = command(args, vars=vars, as_of=as_of)
+    cmd = command(args, vars=vars)
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)  # never read a previous run's results as this one's
-    log.info("dbt %s against %s", " ".join(cmd[3:]), warehouse.mask_url(url))
+    log.info("dbt %s against %s%s", " ".join(cmd[3:]), warehouse.mask_url(url),
+             f" as of {env[AS_OF_ENV]}" if AS_OF_ENV in env else "")
     lines: list[str] = []
     with subprocess.Popen(cmd, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, text=True, bufsize=1) as proc:

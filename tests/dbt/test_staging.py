@@ -351,11 +351,40 @@ def test_profile_env_from_urls():
 
 
 def test_command_carries_project_and_vars():
-    """The command line names the project and the vars; credentials only ever travel in the environment."""
-    cmd = dbt.command(["build"], vars={"amount_tolerance": 0.02}, as_of="2026-11-01T12:00:00Z")
+    """The command line names the project and the vars; credentials only ever travel in the environment,
+    and so does the as-of."""
+    cmd = dbt.command(["build"], vars={"amount_tolerance": 0.02})
     assert cmd[-2] == "--vars"
-    assert json.loads(cmd[-1]) == {"amount_tolerance": 0.02, "as_of": "2026-11-01T12:00:00Z"}
+    assert json.loads(cmd[-1]) == {"amount_tolerance": 0.02}
     assert "--project-dir" in cmd and "--profiles-dir" in cmd
+    assert dbt.as_of_env("2026-11-01T12:00:00Z") == {dbt.AS_OF_ENV: "2026-11-01T12:00:00Z"}
+
+
+def test_a_new_as_of_compiles_into_the_sql_without_parsing_the_project_again(warehouse_url, tmp_path):
+    """Runs at a new as-of reuse dbt's partial parse (nothing re-parsed), and the SQL they compile judges
+    at that as-of: the as-of reaches dbt through the environment, not as a var (a changed var re-parses
+    every file)."""
+    kwargs = dict(url=warehouse_url, target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
+
+    log = tmp_path / "logs" / "dbt.log"
+
+    def compiled(as_of: str) -> tuple[str, str]:
+        log.unlink(missing_ok=True)
+        result = dbt.run(["compile", "--select", "stg_shopify__orders", "--indirect-selection", "empty"],
+                         as_of=as_of, **kwargs)
+        assert result.success, result.output[-3000:]
+        [sql] = (tmp_path / "target" / "compiled").rglob("stg_shopify__orders.sql")
+        parsing = [line for line in log.read_text().splitlines() if "partial parsing" in line.lower()]
+        return sql.read_text(), "\n".join(parsing)
+
+    first_sql, first = compiled("2026-11-01T12:00:00Z")
+    assert "Starting full parse" in first, first
+    assert "'2026-11-01T12:00:00Z'::timestamptz" in first_sql
+    second_sql, second = compiled("2026-11-02T08:30:00+00:00")
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 0 files changed" in second, second
+    assert "full parse" not in second.lower(), second
+    assert "'2026-11-02T08:30:00+00:00'::timestamptz" in second_sql
+    assert "2026-11-01T12:00:00Z" not in second_sql
 
 
 def test_models_sql_lints_clean(warehouse_url):
