@@ -60,11 +60,11 @@ AS_OF = "{{ ti.xcom_pull(task_ids='as_of') }}"
 def shipshape_reconcile():
     dbt = DbtTaskGroup(
         group_id="dbt",
-        project_config=wiring.project_config(),
+        project_config=wiring.project_config(AS_OF),
         profile_config=wiring.profile_config(),
         execution_config=wiring.execution_config(),
         render_config=wiring.render_config(),
-        operator_args=wiring.operator_args(AS_OF),
+        operator_args=wiring.operator_args(),
         default_args={"retries": 2},
     )
     wiring.wire_watcher(dbt)

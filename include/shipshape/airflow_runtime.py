@@ -641,6 +641,12 @@ class AirflowDeployment:
             time.sleep(poll)
             seen = None
 
+    def worker_hosts(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """The tasks of a run that a worker process ran, with its host (a task the triggerer ended, or
+        one that never ran, has none)."""
+        return dict(self._query("select task_id, hostname from task_instance where dag_id = %s and run_id = %s"
+                                " and pid is not null", (dag_id, run_id)))
+
     def triggering_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """The Asset events that triggered an asset-triggered run: asset name and uri, and the DAG run
         and task that emitted each."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from shipshape import dbt
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -59,20 +61,38 @@ def test_dags_follow_airflow_3_idioms():
 
 
 def test_every_reconcile_task_reads_the_one_as_of_resolved_by_its_first_task(dagbag):
-    """dbt vars, both gates and the push read the `as_of` task's XCom; nothing reads the data interval,
+    """dbt (its environment), both gates and the push read the `as_of` task's XCom; nothing reads the data interval,
     which an Asset-triggered run does not have (its dbt tasks all failed rendering it)."""
     dag = dagbag.dags["shipshape_reconcile"]
     first = dag.get_task("as_of")
     assert not first.upstream_task_ids
     # every task that runs dbt (the watcher producer's one build; each sensor when it is retried or cleared)
-    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.") and hasattr(t, "vars")]
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.") and hasattr(t, "env")]
     assert "dbt.dbt_producer_watcher" in {t.task_id for t in dbt_tasks} and len(dbt_tasks) > 100
-    assert all(t.vars == {"as_of": "{{ ti.xcom_pull(task_ids='as_of') }}"} for t in dbt_tasks)
+    assert all(t.env == {dbt.AS_OF_ENV: "{{ ti.xcom_pull(task_ids='as_of') }}"} and not t.vars for t in dbt_tasks)
     for task in dag.tasks:
         if task.task_id.startswith("dbt."):
             assert "as_of" in task.get_flat_relative_ids(upstream=True), f"{task.task_id} may start before the as-of"
     for task_id in ("raw_quality_gate", "quality_gate", "push_corrections"):
         assert "as_of" in dag.get_task(task_id).upstream_task_ids, task_id
+
+
+def test_every_sensor_starts_in_the_triggerer_and_resumes_in_cosmos(dagbag):
+    """The sensors of dbt's nodes start from NodeResultTrigger (no worker when their node succeeded); a
+    non-success resumes in Cosmos's own `execute_complete`. The producer, the gates and the push do not."""
+    from shipshape.reconcile import node_trigger
+
+    dag = dagbag.dags["shipshape_reconcile"]
+    sensors = [t for t in dag.tasks if hasattr(t, "producer_task_id") and t.task_id != "dbt.dbt_producer_watcher"]
+    assert len(sensors) > 100
+    for task in sensors:
+        assert task.start_from_trigger, task.task_id
+        args = task.start_trigger_args
+        assert args.trigger_cls == node_trigger.CLASSPATH and callable(getattr(task, args.next_method))
+        assert args.trigger_kwargs["model_unique_id"] == task.model_unique_id
+        assert args.trigger_kwargs["producer_task_id"] == "dbt.dbt_producer_watcher"
+    others = [t for t in dag.tasks if t not in sensors]
+    assert not any(getattr(t, "start_from_trigger", False) for t in others)
 
 
 def test_the_ingest_schedule_is_a_setting():

@@ -114,6 +114,13 @@ def test_the_scheduler_runs_ingest_then_reconcile_on_its_assets(
             assert [r.run_id for r in deployment.runs("shipshape_ingest")] == [ingest_id], \
                 "no other ingest run (one more means the hour turned before ingest was paused)"
             assert len(deployment.runs("shipshape_reconcile")) == 1
+            # the sensors of dbt's nodes ended in the triggerer (NodeResultTrigger): no worker ran them
+            on_workers = deployment.worker_hosts("shipshape_reconcile", reconcile.run_id)
+            sensors = {t for t in reconcile.tasks if t.startswith("dbt.") and t != "dbt.dbt_producer_watcher"
+                       and t != "dbt.dbt_producer_watcher_done"}
+            assert len(sensors) > 100 and not sensors & on_workers.keys(), sorted(sensors & on_workers.keys())
+            assert {"as_of", "dbt.dbt_producer_watcher", "raw_quality_gate", "quality_gate",
+                    "push_corrections"} <= on_workers.keys(), on_workers
             timings["ingest run"] = ingest.wall_time
             timings["ingest end -> reconcile start"] = (reconcile.start_date - ingest.end_date).total_seconds()
             timings[f"reconcile run (parallelism {PARALLELISM})"] = reconcile.wall_time

@@ -36,12 +36,14 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import cosmos.settings  # noqa: E402
 from airflow.configuration import conf as _airflow_conf  # noqa: E402
+from airflow.triggers.base import StartTriggerArgs  # noqa: E402
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig  # noqa: E402
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior  # noqa: E402
 from cosmos.operators._watcher import base as _watcher_base  # noqa: E402
 from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping  # noqa: E402
 
 from shipshape import dbt  # noqa: E402
+from shipshape.reconcile import node_trigger  # noqa: E402
 
 cosmos.settings.do_not_track = True
 
@@ -119,9 +121,14 @@ def dbt_executable() -> Path:
     return candidate if candidate.exists() else Path("dbt")
 
 
-def project_config() -> ProjectConfig:
+def project_config(as_of: str) -> ProjectConfig:
+    """The project, rendered from the committed manifest, every dbt command of the DAG judging the data
+    at ``as_of`` (the `as_of` task's XCom, templated). The as-of reaches dbt as
+    :data:`shipshape.dbt.AS_OF_ENV` in its environment, not as a var, so that dbt's partial parse (which
+    Cosmos caches between runs) survives a new as-of (macros/as_of.sql)."""
     # the project has no packages: no `dbt deps` before each task
-    return ProjectConfig(manifest_path=dbt.manifest_path(), project_name="shipshape", install_dbt_deps=False)
+    return ProjectConfig(manifest_path=dbt.manifest_path(), project_name="shipshape", install_dbt_deps=False,
+                         env_vars=dbt.as_of_env(as_of))
 
 
 def threads() -> int:
@@ -153,16 +160,13 @@ def execution_config() -> ExecutionConfig:
     )
 
 
-def operator_args(as_of: str) -> dict[str, Any]:
-    """What every dbt task of the DAG gets: the as-of (the `as_of` task's XCom) and its retries. The
-    pipeline's flags (:data:`shipshape.dbt.PIPELINE_FLAGS`: no unit tests) go to the commands that would
-    run unit tests: the producer's `dbt build` (:func:`execution_config`) and a test sensor's own `dbt test`
-    when it is retried or cleared (:func:`wire_watcher`); `dbt run` and `dbt seed`, which a model or seed
-    sensor runs then, never run unit tests and refuse the flag."""
-    return {
-        "vars": {"as_of": as_of},
-        "retries": 2,
-    }
+def operator_args() -> dict[str, Any]:
+    """What every dbt task of the DAG gets: its retries. The pipeline's flags
+    (:data:`shipshape.dbt.PIPELINE_FLAGS`: no unit tests) go to the commands that would run unit tests:
+    the producer's `dbt build` (:func:`execution_config`) and a test sensor's own `dbt test` when it is
+    retried or cleared (:func:`wire_watcher`); `dbt run` and `dbt seed`, which a model or seed sensor runs
+    then, never run unit tests and refuse the flag."""
+    return {"retries": 2}
 
 
 def render_config() -> RenderConfig:
@@ -185,7 +189,7 @@ PRODUCER_TASK = "dbt_producer_watcher"
 
 
 def wire_watcher(group: Any) -> None:
-    """Three fixes to the watcher task group Cosmos 1.15.1 renders, for shipshape's DAG.
+    """Five changes to the watcher task group Cosmos 1.15.1 renders, for shipshape's DAG.
 
     1. **The producer runs before every sensor.** In a ``DbtTaskGroup`` Cosmos leaves the sensors with no
        tie to the producer (only a ``DbtDag`` gets ``producer >> roots``), so ``dag.test()``, which runs
@@ -200,6 +204,20 @@ def wire_watcher(group: Any) -> None:
     3. **A test sensor's own run leaves the unit tests out.** When retried or cleared it runs ``dbt test``
        of its model, which would run the model's unit tests too; it gets :data:`shipshape.dbt.PIPELINE_FLAGS`
        (a model or seed sensor runs ``dbt run``/``dbt seed``, which refuse that flag).
+
+    4. **A sensor whose node succeeded ends in the triggerer.** Every sensor starts from
+       :class:`shipshape.reconcile.node_trigger.NodeResultTrigger` (``start_from_trigger``): in a
+       deployment the scheduler defers it straight to the triggerer, which ends it when its node
+       succeeded, so no worker process is spent on reading a result; a failed node, a retry or a clear
+       goes on to a worker as before. ``dag.test()`` runs each sensor's ``execute`` as usual.
+
+    5. **A model's tests hang off its model.** Cosmos chains ``X.run >> X.test >> Y.run`` for a model Y
+       built on X, so every model adds two steps to the longest path of sensors the scheduler walks one
+       step at a time (a few seconds each); the sensors start after the producer's build, whose order
+       dbt already kept, so the chain only orders reports. Here Y's sensor follows ``X.run`` and
+       ``X.test`` is a leaf beside it: the lineage of models stays as dbt's, the path is half as long.
+       A failed test still fails its own task, and dbt skips what was built on it, which skips those
+       sensors; the marts gate waits for every leaf, so it and the push still need every test.
 
     The group's ``dbt_producer_watcher_done`` stays a leaf, so the marts gate waits for the producer as
     well as for every sensor.
@@ -217,4 +235,16 @@ def wire_watcher(group: Any) -> None:
         if not (task.upstream_task_ids & tasks.keys()):
             producer >> task
             task.trigger_rule = "none_failed"
+        if getattr(task, "is_test_sensor", False) and uid and not uid.startswith("test."):
+            model_sensor = tasks.get(task.task_id.removesuffix(".test") + ".run")
+            for downstream_id in list(task.downstream_task_ids) if model_sensor else []:
+                task.downstream_task_ids.discard(downstream_id)
+                downstream = group.dag.task_dict[downstream_id]
+                downstream.upstream_task_ids.discard(task.task_id)
+                model_sensor >> downstream
+        task.start_from_trigger = True
+        task.start_trigger_args = StartTriggerArgs(
+            trigger_cls=node_trigger.CLASSPATH, next_method="execute_complete", next_kwargs=None, timeout=None,
+            trigger_kwargs={"model_unique_id": uid, "producer_task_id": producer.task_id,
+                            "is_test_sensor": bool(getattr(task, "is_test_sensor", False))})
 
