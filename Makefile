@@ -14,8 +14,8 @@ STAMP  := $(VENV)/.shipshape-installed
 # package; override with `make install PIP_FLAGS=` to see everything.
 PIP_FLAGS ?= -qq
 # loadfile: a test file runs whole on one worker, so a module-scoped fixture (the browser tests' Airflow
-# deployment) is built once and its tests run in order
-PYTEST_FLAGS ?= -q -n 2 --dist loadfile
+# deployment) is built once and its tests run in order; --durations: CI's log names the slowest tests
+PYTEST_FLAGS ?= -q -n 2 --dist loadfile --durations=25
 
 .PHONY: help venv install test lint demo up down manifest dbt-build warehouse-up warehouse-down warehouse-status lock clean distclean
 
