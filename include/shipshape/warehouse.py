@@ -203,28 +203,29 @@ _POSTGRES_SCHEMES = {"postgres", "postgresql"}
 # --------------------------------------------------------------------------- connection parsing
 
 
-def resolve_url(env: Mapping[str, str] | None = None) -> str | None:
-    """The warehouse URL from ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE``, or None when it is unset.
+def resolve_url(env: Mapping[str, str] | None = None, *, var: str = CONN_ENV) -> str | None:
+    """The warehouse URL from ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE`` (or another Postgres connection's
+    variable ``var``), or None when it is unset.
 
     Accepts Airflow's URI and JSON connection forms and returns a ``postgresql://`` URL that
     psycopg (and libpq) accept. Raises ValueError for a connection that is not Postgres.
     """
-    raw = (os.environ if env is None else env).get(CONN_ENV, "").strip()
+    raw = (os.environ if env is None else env).get(var, "").strip()
     if not raw:
         return None
     if raw.startswith("{"):
-        return _url_from_json(raw)
-    return _url_from_uri(raw)
+        return _url_from_json(raw, var)
+    return _url_from_uri(raw, var)
 
 
-def _url_from_json(raw: str) -> str:
+def _url_from_json(raw: str, var: str = CONN_ENV) -> str:
     try:
         conn = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{CONN_ENV} is not valid JSON: {exc.msg}") from None
+        raise ValueError(f"{var} is not valid JSON: {exc.msg}") from None
     conn_type = str(conn.get("conn_type") or "postgres").lower()
     if conn_type not in _POSTGRES_SCHEMES:
-        raise ValueError(f"{CONN_ENV} has conn_type {conn_type!r}; shipshape needs a postgres connection")
+        raise ValueError(f"{var} has conn_type {conn_type!r}; shipshape needs a postgres connection")
     extra = conn.get("extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra) if extra.strip() else {}
@@ -239,11 +240,11 @@ def _url_from_json(raw: str) -> str:
     )
 
 
-def _url_from_uri(raw: str) -> str:
+def _url_from_uri(raw: str, var: str = CONN_ENV) -> str:
     parts = urlsplit(raw)
     scheme = parts.scheme.lower().split("+", 1)[0]  # tolerate postgresql+psycopg2://
     if scheme not in _POSTGRES_SCHEMES:
-        raise ValueError(f"{CONN_ENV} has scheme {parts.scheme!r}; shipshape needs a postgres connection")
+        raise ValueError(f"{var} has scheme {parts.scheme!r}; shipshape needs a postgres connection")
     params: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "__extra__":
@@ -326,6 +327,17 @@ def bootstrap(url: str) -> None:
         conn.execute(BOOTSTRAP_SQL)
         conn.execute(ACKNOWLEDGE_SQL)
         conn.execute(CONSOLE_SQL)
+
+
+def set_console_password(url: str, password: str) -> None:
+    """Give the console's role ``password`` (as the warehouse's owner at ``url``), for a server that asks
+    for one: ``shipshape console`` does this with the password of ``AIRFLOW_CONN_SHIPSHAPE_CONSOLE`` when
+    that connection logs in as the role (docker-compose.yaml's console service)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(CONSOLE_ROLE), sql.Literal(password)))
 
 
 def up(*, data_dir: str | os.PathLike[str] | None = None, port: int | None = None) -> str:
