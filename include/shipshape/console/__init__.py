@@ -11,5 +11,15 @@ what it read for a short time, and shows on every page the as-of of the marts it
     server.py     the Streamlit process (argv, environment) for the CLI and `shipshape up`
     app.py        the entry point: login, navigation
     ui.py         what every page shares: cached reads, the as-of banner
-    pages/        one file per page
+    views/        one file per page (not pages/: Streamlit would serve those directly, without the login)
 """
+
+# The pages: (file under this folder, title, icon, URL path). The first is the default.
+PAGES = [
+    ("views/overview.py", "Overview", ":material/dashboard:", "overview"),
+    ("views/orders.py", "Orders", ":material/receipt_long:", "orders"),
+    ("views/corrections.py", "Corrections", ":material/build:", "corrections"),
+    ("views/stages.py", "Processing vs fulfillment", ":material/local_shipping:", "stages"),
+    ("views/quality.py", "Data quality", ":material/fact_check:", "quality"),
+    ("views/inventory.py", "Inventory and payments", ":material/inventory_2:", "inventory"),
+]

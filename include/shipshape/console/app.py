@@ -4,21 +4,15 @@ needed, then the six pages."""
 from __future__ import annotations
 
 import hmac
+import runpy
 from pathlib import Path
 
 import streamlit as st
 
+from shipshape.console import PAGES
 from shipshape.console.settings import PASSWORD_ENV, ConsoleSettings
 
 HERE = Path(__file__).parent
-PAGES = [
-    ("pages/overview.py", "Overview", ":material/dashboard:", "overview"),
-    ("pages/orders.py", "Orders", ":material/receipt_long:", "orders"),
-    ("pages/corrections.py", "Corrections", ":material/build:", "corrections"),
-    ("pages/stages.py", "Processing vs fulfillment", ":material/local_shipping:", "stages"),
-    ("pages/quality.py", "Data quality", ":material/fact_check:", "quality"),
-    ("pages/inventory.py", "Inventory and payments", ":material/inventory_2:", "inventory"),
-]
 
 st.set_page_config(page_title="shipshape console", page_icon=":material/sailing:", layout="wide")
 settings = ConsoleSettings.from_env()
@@ -47,6 +41,15 @@ if settings.login_required(st.get_option("server.address")) and not st.session_s
 
 if st.session_state.get("console_user"):
     st.sidebar.caption(f"Logged in as {st.session_state['console_user']}")
-page = st.navigation([st.Page(HERE / path, title=title, icon=icon, url_path=url, default=url == "overview")
-                      for path, title, icon, url in PAGES])
-page.run()
+
+
+def overview_at_its_name() -> None:
+    """/overview, beside / (Streamlit serves the default page at the root, and only there, while its own
+    url_path stays reserved): a link may name the page or not."""
+    runpy.run_path(str(HERE / PAGES[0][0]), run_name="__main__")
+
+
+pages = [st.Page(HERE / path, title=title, icon=icon, url_path="home" if number == 0 else url,
+                 default=number == 0) for number, (path, title, icon, url) in enumerate(PAGES)]
+pages.append(st.Page(overview_at_its_name, title=PAGES[0][1], url_path=PAGES[0][3], visibility="hidden"))
+st.navigation(pages).run()

@@ -65,8 +65,8 @@ def money_at_risk(url: str) -> pd.DataFrame | None:
 
 
 def daily_flow(url: str) -> pd.DataFrame | None:
-    return read(url, "select day, sum(opened_count) as opened, sum(resolved_count) as resolved,"
-                     " sum(open_count) as open from marts.mismatch_daily group by day order by day")
+    return read(url, "select day, sum(opened_count)::bigint as opened, sum(resolved_count)::bigint as resolved,"
+                     " sum(open_count)::bigint as open from marts.mismatch_daily group by day order by day")
 
 
 def ingest_runs(url: str) -> pd.DataFrame | None:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from shipshape import warehouse
 
@@ -97,11 +97,13 @@ class ConsoleSettings:
 
 
 def console_role_url(warehouse_url: str) -> str:
-    """The warehouse connection with the console's role as its user and no password (a libpq DSN)."""
-    params = conninfo_to_dict(warehouse_url)
+    """The warehouse connection with the console's role as its user and no password: a ``postgresql://`` URL,
+    which is also an Airflow connection's URI form (what ``AIRFLOW_CONN_SHIPSHAPE_CONSOLE`` takes)."""
+    params = {k: str(v) for k, v in conninfo_to_dict(warehouse_url).items()}
     params.pop("password", None)
-    params["user"] = warehouse.CONSOLE_ROLE
-    return make_conninfo(**params)
+    params.pop("user", None)
+    return warehouse.build_url(host=params.pop("host", None), port=params.pop("port", None),
+                               user=warehouse.CONSOLE_ROLE, database=params.pop("dbname", None), params=params)
 
 
 def database_url(env: Mapping[str, str] | None = None) -> str:

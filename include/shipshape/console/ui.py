@@ -73,3 +73,9 @@ def missing(frame: pd.DataFrame | None, what: str) -> bool:
         st.caption(f"{what}: none.")
         return True
     return False
+
+
+def table(data: Any, key: str, **kwargs: Any) -> None:
+    """``st.dataframe`` in a container keyed ``key``, so a test (and a stylesheet) can find it by name."""
+    with st.container(key=key):
+        st.dataframe(data, **kwargs)

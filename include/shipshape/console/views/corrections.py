@@ -16,26 +16,25 @@ if not ui.missing(counts, "The outbox (ops.correction_log)"):
     by_status = counts.groupby("status")["actions"].sum()
     for column, (status, n) in zip(st.columns(len(by_status)), by_status.items(), strict=True):
         column.metric(status, int(n))
-    st.dataframe(counts, hide_index=True, key="outbox_counts")
+    ui.table(counts, "outbox_counts", hide_index=True)
 
 st.subheader("Failed actions")
 failed = ui.q("failed_actions")
 if not ui.missing(failed, "Failed actions"):
     st.caption("each is retried by a later run after its backoff (next_attempt_at)")
-    st.dataframe(failed, hide_index=True, key="failed_actions")
+    ui.table(failed, "failed_actions", hide_index=True)
 
 st.subheader("The latest plan, not sent (dry run)")
 planned = ui.q("planned_actions")
 if not ui.missing(planned, "Planned actions not sent"):
     st.caption(f"{len(planned)} action(s) of the plan built as of {ui.when(planned.iloc[0]['as_of'])} are recorded "
                "as planned and were not sent: a dry run, or no push since")
-    st.dataframe(planned.groupby(["target", "action"]).size().reset_index(name="actions"), hide_index=True,
-                 key="planned_counts")
-    st.dataframe(planned.drop(columns=["as_of"]), hide_index=True, key="planned_diffs")
+    ui.table(planned.groupby(["target", "action"]).size().reset_index(name="actions"), "planned_counts", hide_index=True)
+    ui.table(planned.drop(columns=["as_of"]), "planned_diffs", hide_index=True)
 
 st.subheader("Refused plans")
 refused = ui.q("refused_runs")
 if not ui.missing(refused, "Refused plans"):
     for _, row in refused.iterrows():
         st.warning(f"run {row['run_id']} ({ui.when(row['refused_at'])}), {row['actions']} action(s): {row['reason']}")
-    st.dataframe(refused, hide_index=True, key="refused_runs")
+    ui.table(refused, "refused_runs", hide_index=True)

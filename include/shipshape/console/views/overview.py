@@ -4,6 +4,8 @@ link from a reconcile run) and says plainly when the marts have moved on since."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 
@@ -14,9 +16,10 @@ as_of = ui.header("Overview", "Every open mismatch, the money at risk, and how t
 linked = st.query_params.get("as_of")
 if linked:
     try:
-        moment = pd.Timestamp(linked.replace("Z", "+00:00") if isinstance(linked, str) else linked)
-        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-    except (ValueError, TypeError):
+        # a "+00:00" left unencoded in a link arrives as " 00:00"
+        parsed = datetime.fromisoformat(linked.strip().replace(" ", "+"))
+        moment = pd.Timestamp(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).tz_convert("UTC")
+    except ValueError:
         st.error(f"The link's as_of parameter {linked!r} is not an ISO-8601 timestamp "
                  "(e.g. 2026-11-01T12:00:00Z); showing the marts as they are.")
     else:
@@ -32,19 +35,19 @@ with left:
     open_codes = ui.q("open_by_code")
     if not ui.missing(open_codes, "Open mismatches"):
         st.metric("Open mismatches", int(open_codes["open"].sum()))
-        st.dataframe(open_codes, hide_index=True, key="open_by_code")
+        ui.table(open_codes, "open_by_code", hide_index=True)
 with right:
     st.subheader("Money at risk by currency")
     money = ui.q("money_at_risk")
     if not ui.missing(money, "Money at risk"):
-        st.dataframe(money, hide_index=True, key="money_at_risk",
+        ui.table(money, "money_at_risk", hide_index=True,
                      column_config={"amount_at_risk": st.column_config.NumberColumn(format="%.2f")})
 
 st.subheader("Opened and resolved per day")
 flow = ui.q("daily_flow")
 if not ui.missing(flow, "Daily counts (mismatch_daily)"):
     st.bar_chart(flow.set_index("day")[["opened", "resolved"]], stack=False)
-    st.dataframe(flow, hide_index=True, key="daily_flow")
+    ui.table(flow, "daily_flow", hide_index=True)
 
 st.subheader("The last runs")
 ingest, gates, push = st.columns([2, 2, 1])
@@ -52,15 +55,13 @@ with ingest:
     st.markdown("**Ingest, latest run per stream**")
     runs = ui.q("ingest_runs")
     if not ui.missing(runs, "Ingest runs"):
-        st.dataframe(runs[["stream", "window_end", "fetched", "inserted", "quarantined"]], hide_index=True,
-                     key="ingest_runs")
+        ui.table(runs[["stream", "window_end", "fetched", "inserted", "quarantined"]], "ingest_runs", hide_index=True)
 with gates:
     st.markdown("**Quality gates, latest verdicts**")
     verdicts = ui.q("gate_verdicts")
     if not ui.missing(verdicts, "Gate runs"):
         shown = verdicts.assign(verdict=verdicts["success"].map({True: "passed", False: "FAILED"}))
-        st.dataframe(shown[["suite", "verdict", "as_of", "evaluated", "failed", "run_id"]], hide_index=True,
-                     key="gate_verdicts")
+        ui.table(shown[["suite", "verdict", "as_of", "evaluated", "failed", "run_id"]], "gate_verdicts", hide_index=True)
 with push:
     st.markdown("**The last push**")
     last = ui.q("last_push")

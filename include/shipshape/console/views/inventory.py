@@ -13,10 +13,10 @@ st.subheader("SKUs out of sync (Shopify vs ShipHero available)")
 skus = ui.q("inventory_out_of_sync")
 st.metric("SKUs out of sync", 0 if skus is None else len(skus))
 if not ui.missing(skus, "SKUs out of sync"):
-    st.dataframe(skus, hide_index=True, key="inventory")
+    ui.table(skus, "inventory", hide_index=True)
 
 st.subheader("Orphan payments")
 orphans = ui.q("orphan_payments")
 st.metric("Orphan payments", 0 if orphans is None else len(orphans))
 if not ui.missing(orphans, "Orphan payments"):
-    st.dataframe(orphans, hide_index=True, key="orphans")
+    ui.table(orphans, "orphans", hide_index=True)

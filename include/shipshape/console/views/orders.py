@@ -4,9 +4,24 @@ sent for it. ``?order=#1001`` opens an order directly."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from shipshape.console import queries, ui
+
+
+def side(facts: dict) -> None:
+    """What one system holds, as a two-column table (lists and SKU maps written out)."""
+    def text(value) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{sku} x {qty}" for sku, qty in sorted(value.items())) or "–"
+        if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            return ", ".join(map(str, list(value))) or "–"
+        return "–" if value is None else str(value)
+
+    st.dataframe(pd.DataFrame({"field": list(facts), "value": [text(v) for v in facts.values()]}),
+                 hide_index=True)
+
 
 ui.header("Orders", "Orders whose systems disagree; pick one to see every system's side.")
 
@@ -34,7 +49,7 @@ st.metric("Orders matching", matching)
 if not ui.missing(table, "Orders with an open mismatch"):
     if matching > len(table):
         st.caption(f"showing the {len(table)} with the most money at risk")
-    st.dataframe(table.drop(columns=["matching"]), hide_index=True, key="orders_table",
+    ui.table(table.drop(columns=["matching"]), "orders_table", hide_index=True,
                  column_config={"amount_at_risk": st.column_config.NumberColumn(format="%.2f")})
 
 st.divider()
@@ -57,7 +72,7 @@ if ref:
         shopify, shiphero, payments, carrier = st.columns(4)
         with shopify:
             st.markdown("**Shopify**")
-            st.write({"order status": o["order_status"], "placed": ui.when(o["placed_at"]),
+            side({"order status": o["order_status"], "placed": ui.when(o["placed_at"]),
                       "cancelled": ui.when(o["cancelled_at"]), "currency": o["currency"],
                       "total": f"{o['order_total_amount']:.2f}", "current total": f"{o['current_total_amount']:.2f}",
                       "received": f"{o['shopify_received_amount']:.2f}",
@@ -66,13 +81,13 @@ if ref:
                       "tracking it lacks": list(o["tracking_numbers_missing_in_shopify"])})
         with shiphero:
             st.markdown("**ShipHero**")
-            st.write({"fulfillment status": o["fulfillment_status"], "order": o["shiphero_order_id"],
+            side({"fulfillment status": o["fulfillment_status"], "order": o["shiphero_order_id"],
                       "sent to 3PL": ui.when(o["sent_to_3pl_at"]), "shipped": ui.when(o["shipped_at"]),
                       "items": o["shiphero_items"], "shipping method": o["shiphero_shipping_method"],
                       "tracking numbers": list(o["tracking_numbers"])})
         with payments:
             st.markdown("**Stripe / PayPal**")
-            st.write({"payment status": o["payment_status"], "paid": ui.when(o["paid_at"]),
+            side({"payment status": o["payment_status"], "paid": ui.when(o["paid_at"]),
                       "captured": f"{o['gateway_captured_amount']:.2f}",
                       "refunded": f"{o['gateway_refunded_amount']:.2f}",
                       "Stripe PaymentIntents": list(o["stripe_payment_intent_ids"]),
@@ -81,22 +96,22 @@ if ref:
                       "tracking Stripe lacks": list(o["tracking_numbers_missing_in_stripe"])})
         with carrier:
             st.markdown("**Carrier**")
-            st.write({"shipping status": o["shipping_status"], "delivered": ui.when(o["delivered_at"]),
+            side({"shipping status": o["shipping_status"], "delivered": ui.when(o["delivered_at"]),
                       "tracking numbers": list(o["tracking_numbers"])})
         st.markdown("**Stage timestamps**")
-        st.dataframe([{stage: ui.when(o[column]) for stage, column in (
+        ui.table([{stage: ui.when(o[column]) for stage, column in (
             ("placed", "placed_at"), ("paid", "paid_at"), ("sent to 3PL", "sent_to_3pl_at"),
-            ("shipped", "shipped_at"), ("delivered", "delivered_at"), ("cancelled", "cancelled_at"))}],
-            hide_index=True, key="order_stages")
+            ("shipped", "shipped_at"), ("delivered", "delivered_at"), ("cancelled", "cancelled_at"))}], "order_stages",
+            hide_index=True)
         pays = ui.q("order_payments", oid)
         st.markdown("**Payments linked to it**")
         if not ui.missing(pays, "Linked payments"):
-            st.dataframe(pays, hide_index=True, key="order_payments")
+            ui.table(pays, "order_payments", hide_index=True)
         st.markdown("**Its codes, first seen and resolved** (mismatch_history)")
         history = ui.q("order_history", oid)
         if not ui.missing(history, "Code history"):
-            st.dataframe(history, hide_index=True, key="order_history")
+            ui.table(history, "order_history", hide_index=True)
         st.markdown("**Corrections sent for it** (ops.correction_log: before → after)")
         sent = ui.q("order_corrections", oid)
         if not ui.missing(sent, "Corrections"):
-            st.dataframe(sent, hide_index=True, key="order_corrections")
+            ui.table(sent, "order_corrections", hide_index=True)

@@ -23,19 +23,19 @@ if not ui.missing(verdicts, "Gate runs"):
                       f"{row['failed']} of {row['evaluated']} failed", delta_color="off")
             st.caption(f"as of {ui.when(row['as_of'])}, run {row['run_id']}")
             if row["data_docs"]:
-                st.markdown(f"[Data Docs]({Path(row['data_docs']).as_uri()}) · `{row['data_docs']}`")
+                st.markdown(f"[Data Docs]({Path(row['data_docs']).resolve().as_uri()}) · `{row['data_docs']}`")
 
 st.subheader("Failed expectations")
 failed = ui.q("failed_expectations")
 if not ui.missing(failed, "Failed expectations in the latest gate runs"):
-    st.dataframe(failed, hide_index=True, key="failed_expectations")
+    ui.table(failed, "failed_expectations", hide_index=True)
 
 st.subheader("The quarantine")
 quarantined = ui.q("quarantine")
 if not ui.missing(quarantined, "Quarantined records"):
     open_ = quarantined[quarantined["acknowledged_by"].isna()]
     st.metric("Not acknowledged", len(open_))
-    st.dataframe(quarantined, hide_index=True, key="quarantine")
+    ui.table(quarantined, "quarantine", hide_index=True)
     with st.expander("A record's payload"):
         shown = st.selectbox("Record", list(quarantined["id"]), key="payload_id")
         payload = ui.q("quarantine_payload", int(shown)) if shown is not None else None

@@ -18,7 +18,7 @@ if not ui.missing(daily, "Lead times (order_stage_daily)"):
     for stage, frame in daily.groupby("stage", sort=False):
         st.markdown(f"**{stage.replace('_', ' ')}**")
         st.line_chart(frame.set_index("day")[["median_hours", "p90_hours"]])
-    st.dataframe(daily, hide_index=True, key="stage_daily")
+    ui.table(daily, "stage_daily", hide_index=True)
 
 st.subheader("Stuck beyond the stage's allowance")
 stuck = ui.q("stuck_counts")
@@ -28,11 +28,11 @@ if not ui.missing(stuck, "Orders in a stage"):
     stage = st.selectbox("Show the stuck orders of", list(STAGES), format_func=STAGES.get, key="stuck_stage")
     orders = ui.q("stuck_orders", stage)
     if not ui.missing(orders, "Stuck orders"):
-        st.dataframe(orders, hide_index=True, key="stuck_orders")
+        ui.table(orders, "stuck_orders", hide_index=True)
 
 st.subheader("Order status against shipping status")
 cross = ui.q("status_crosstab")
 if not ui.missing(cross, "Orders"):
     table = cross.pivot_table(index="order_status", columns="shipping_status", values="orders", fill_value=0,
                               aggfunc="sum")
-    st.dataframe(table, key="status_crosstab")
+    ui.table(table, "status_crosstab")
