@@ -79,3 +79,12 @@ def table(data: Any, key: str, **kwargs: Any) -> None:
     """``st.dataframe`` in a container keyed ``key``, so a test (and a stylesheet) can find it by name."""
     with st.container(key=key):
         st.dataframe(data, **kwargs)
+
+
+END_MARKER = "console-page-end"
+
+
+def end() -> None:
+    """Mark the end of a page: a browser (the benchmark, the browser test) waits for it, since Streamlit's own
+    "running" indicator shows only after a delay."""
+    st.html(f'<span id="{END_MARKER}"></span>')

@@ -38,3 +38,5 @@ if not ui.missing(refused, "Refused plans"):
     for _, row in refused.iterrows():
         st.warning(f"run {row['run_id']} ({ui.when(row['refused_at'])}), {row['actions']} action(s): {row['reason']}")
     ui.table(refused, "refused_runs", hide_index=True)
+
+ui.end()

@@ -20,3 +20,5 @@ orphans = ui.q("orphan_payments")
 st.metric("Orphan payments", 0 if orphans is None else len(orphans))
 if not ui.missing(orphans, "Orphan payments"):
     ui.table(orphans, "orphans", hide_index=True)
+
+ui.end()

@@ -115,3 +115,5 @@ if ref:
         sent = ui.q("order_corrections", oid)
         if not ui.missing(sent, "Corrections"):
             ui.table(sent, "order_corrections", hide_index=True)
+
+ui.end()

@@ -71,3 +71,5 @@ with push:
         for status in ("applied", "failed", "planned", "refused", "skipped", "superseded"):
             if status in counts or status in ("applied", "failed", "planned", "refused"):
                 st.metric(status, int(counts.get(status, 0)))
+
+ui.end()

@@ -19,9 +19,9 @@ verdicts = ui.q("gate_verdicts")
 if not ui.missing(verdicts, "Gate runs"):
     for column, (_, row) in zip(st.columns(len(verdicts)), verdicts.iterrows(), strict=True):
         with column:
-            st.metric(f"{row['suite']} gate", "passed" if row["success"] else "FAILED",
-                      f"{row['failed']} of {row['evaluated']} failed", delta_color="off")
-            st.caption(f"as of {ui.when(row['as_of'])}, run {row['run_id']}")
+            st.metric(f"{row['suite']} gate", "passed" if row["success"] else "FAILED")
+            st.caption(f"{row['failed']} of {row['evaluated']} expectations failed · as of {ui.when(row['as_of'])}, "
+                       f"run {row['run_id']}")
             if row["data_docs"]:
                 st.markdown(f"[Data Docs]({Path(row['data_docs']).resolve().as_uri()}) · `{row['data_docs']}`")
 
@@ -66,3 +66,5 @@ if not ui.missing(quarantined, "Quarantined records"):
                         ui.forget()
                         st.success(f"Record {done['quarantine_id']} acknowledged by {done['acknowledged_by']} at "
                                    f"{ui.when(done['acknowledged_at'])}.")
+
+ui.end()

@@ -15,9 +15,10 @@ ui.header("Processing vs fulfillment", "How long each stage takes, and which ord
 st.subheader("Lead times per day (hours)")
 daily = ui.q("stage_daily")
 if not ui.missing(daily, "Lead times (order_stage_daily)"):
-    for stage, frame in daily.groupby("stage", sort=False):
-        st.markdown(f"**{stage.replace('_', ' ')}**")
-        st.line_chart(frame.set_index("day")[["median_hours", "p90_hours"]])
+    for column, (stage, frame) in zip(st.columns(3), daily.groupby("stage", sort=False), strict=False):
+        with column:
+            st.markdown(f"**{stage.replace('_', ' ')}**")
+            st.line_chart(frame.set_index("day")[["median_hours", "p90_hours"]], height=220)
     ui.table(daily, "stage_daily", hide_index=True)
 
 st.subheader("Stuck beyond the stage's allowance")
@@ -36,3 +37,5 @@ if not ui.missing(cross, "Orders"):
     table = cross.pivot_table(index="order_status", columns="shipping_status", values="orders", fill_value=0,
                               aggfunc="sum")
     ui.table(table, "status_crosstab")
+
+ui.end()
