@@ -77,12 +77,12 @@ select
     shipped_at,
     delivered_at,
     cancelled_at,
-    extract(epoch from sent_to_3pl_at - placed_at) / 3600.0 as placed_to_sent_hours,
-    extract(epoch from shipped_at - sent_to_3pl_at) / 3600.0 as sent_to_shipped_hours,
-    extract(epoch from delivered_at - shipped_at) / 3600.0 as shipped_to_delivered_hours,
+    (extract(epoch from sent_to_3pl_at - placed_at) / 3600)::double precision as placed_to_sent_hours,
+    (extract(epoch from shipped_at - sent_to_3pl_at) / 3600)::double precision as sent_to_shipped_hours,
+    (extract(epoch from delivered_at - shipped_at) / 3600)::double precision as shipped_to_delivered_hours,
     current_stage,
     stage_started_at,
-    extract(epoch from {{ as_of() }} - stage_started_at) / 3600.0 as hours_in_stage,
+    (extract(epoch from {{ as_of() }} - stage_started_at) / 3600)::double precision as hours_in_stage,
     stage_sla_hours,
     coalesce(
         stage_sla_hours is not null
