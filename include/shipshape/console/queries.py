@@ -184,14 +184,23 @@ def failed_actions(url: str) -> pd.DataFrame | None:
                      " order by next_attempt_at, action_id")
 
 
-def planned_actions(url: str) -> pd.DataFrame | None:
-    """The latest plan's actions recorded in the outbox as planned and not sent (a dry run, or a push
-    that has not run since): before -> after."""
-    return read(url, "select plan.target_system as target, plan.action, plan.order_name, plan.sku,"
-                     " plan.mismatch_codes, plan.before_state as before, plan.payload as after, plan.as_of"
+def planned_counts(url: str) -> pd.DataFrame | None:
+    """The latest plan's actions recorded in the outbox as planned and not sent (a dry run, or a push that
+    has not run since), per target and action."""
+    return read(url, "select plan.target_system as target, plan.action, count(*) as actions, max(plan.as_of) as as_of"
                      " from marts.correction_plan as plan join ops.correction_log as log"
                      " on log.idempotency_key = plan.idempotency_key where log.status = 'planned'"
-                     " order by plan.target_system, plan.action, plan.action_id")
+                     " group by plan.target_system, plan.action order by plan.target_system, plan.action")
+
+
+def planned_actions(url: str, limit: int = 200) -> pd.DataFrame | None:
+    """Those actions one by one, before -> after, the most money at risk first (``limit`` of them: a plan of
+    thousands is read in the outbox, not in a browser)."""
+    return read(url, "select plan.target_system as target, plan.action, plan.order_name, plan.sku,"
+                     " plan.mismatch_codes, plan.amount_at_risk, plan.currency, plan.before_state as before,"
+                     " plan.payload as after from marts.correction_plan as plan join ops.correction_log as log"
+                     " on log.idempotency_key = plan.idempotency_key where log.status = 'planned'"
+                     " order by plan.amount_at_risk desc, plan.action_id limit %s", (limit,))
 
 
 def refused_runs(url: str) -> pd.DataFrame | None:

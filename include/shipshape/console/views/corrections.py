@@ -25,12 +25,16 @@ if not ui.missing(failed, "Failed actions"):
     ui.table(failed, "failed_actions", hide_index=True)
 
 st.subheader("The latest plan, not sent (dry run)")
-planned = ui.q("planned_actions")
-if not ui.missing(planned, "Planned actions not sent"):
-    st.caption(f"{len(planned)} action(s) of the plan built as of {ui.when(planned.iloc[0]['as_of'])} are recorded "
-               "as planned and were not sent: a dry run, or no push since")
-    ui.table(planned.groupby(["target", "action"]).size().reset_index(name="actions"), "planned_counts", hide_index=True)
-    ui.table(planned.drop(columns=["as_of"]), "planned_diffs", hide_index=True)
+counts = ui.q("planned_counts")
+if not ui.missing(counts, "Planned actions not sent"):
+    total = int(counts["actions"].sum())
+    st.caption(f"{total} action(s) of the plan built as of {ui.when(counts['as_of'].max())} are recorded as planned "
+               "and were not sent: a dry run, or no push since")
+    ui.table(counts.drop(columns=["as_of"]), "planned_counts", hide_index=True)
+    diffs = ui.q("planned_actions")
+    if total > len(diffs):
+        st.caption(f"before → after of the {len(diffs)} with the most money at risk")
+    ui.table(diffs, "planned_diffs", hide_index=True)
 
 st.subheader("Refused plans")
 refused = ui.q("refused_runs")
