@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from shipshape.airflow_runtime import free_port
-from shipshape.console import PAGES
+from shipshape.console import PAGES, RENDERED_JS
 from shipshape.up import DAG_IDS, Stack, UpSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def page(stack):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        context = browser.new_context(viewport={"width": 1500, "height": 2000})
         page = context.new_page()
         page.set_default_timeout(60_000)
         yield page
@@ -82,18 +82,10 @@ def page(stack):
         browser.close()
 
 
-# the page's end marker is in; Streamlit no longer runs, loads or shows a stale element; every chart is drawn
-RENDERED = (
-    "() => document.getElementById('console-page-end')"
-    " && !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSkeleton\"], [data-stale=\"true\"]')"
-    " && [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every(c => c.querySelector('canvas, svg'))"
-)
-
-
 def rendered(page) -> None:
-    """The page's as-of banner is up and Streamlit has finished running its script."""
+    """The page's as-of banner is up and the page is rendered (shipshape.console.RENDERED_JS)."""
     page.get_by_text("Data as of").first.wait_for()
-    page.wait_for_function(RENDERED)
+    page.wait_for_function(RENDERED_JS)
 
 
 def shot(page, name: str, full: bool = True) -> Path:

@@ -31,7 +31,7 @@ import psycopg
 
 from shipshape import dbt
 from shipshape.benchmarks import drop_database, raw_database
-from shipshape.console import queries
+from shipshape.console import RENDERED_JS, queries
 from shipshape.console.settings import ConsoleSettings, console_role_url
 from shipshape.sandbox.dump import dump_raw
 from shipshape.sandbox.generate import build_world
@@ -116,14 +116,6 @@ def time_browser(reader: str, work: Path) -> None:
         console.stop()
 
 
-# the page's end marker is in; Streamlit no longer runs, loads or shows a stale element; every chart is drawn
-RENDERED = (
-    "() => document.getElementById('console-page-end')"
-    " && !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSkeleton\"], [data-stale=\"true\"]')"
-    " && [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every(c => c.querySelector('canvas, svg'))"
-)
-
-
 def by_sidebar(page, title: str) -> float:
     """Seconds from a click on ``title`` in the sidebar (from another page) until that page is rendered."""
     other = "Inventory and payments" if title == "Overview" else "Overview"
@@ -138,9 +130,9 @@ def by_sidebar(page, title: str) -> float:
 
 
 def rendered(page, timeout: float = 60_000) -> None:
-    """The page's as-of banner is shown and Streamlit no longer says it is running the script."""
+    """The page's as-of banner is shown and the page is rendered (shipshape.console.RENDERED_JS)."""
     page.get_by_text("Data as of").first.wait_for(timeout=timeout)
-    page.wait_for_function(RENDERED, timeout=timeout)
+    page.wait_for_function(RENDERED_JS, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,3 +23,13 @@ PAGES = [
     ("views/quality.py", "Data quality", ":material/fact_check:", "quality"),
     ("views/inventory.py", "Inventory and payments", ":material/inventory_2:", "inventory"),
 ]
+
+# What a browser waits for before it calls a page rendered (the benchmark, the browser test): the page's end
+# marker (ui.end) is in; Streamlit no longer runs the script, loads a component or shows a stale element;
+# every chart is drawn. Streamlit's own "running" indicator shows only after a delay, so it is not enough.
+END_MARKER = "console-page-end"
+RENDERED_JS = (
+    f"() => document.getElementById('{END_MARKER}')"
+    " && !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSkeleton\"], [data-stale=\"true\"]')"
+    " && [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every(c => c.querySelector('canvas, svg'))"
+)

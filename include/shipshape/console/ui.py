@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from shipshape.console import queries
+from shipshape.console import END_MARKER, queries
 from shipshape.console.settings import ConsoleSettings, database_url
 
 SETTINGS = ConsoleSettings.from_env()
@@ -81,10 +81,6 @@ def table(data: Any, key: str, **kwargs: Any) -> None:
         st.dataframe(data, **kwargs)
 
 
-END_MARKER = "console-page-end"
-
-
 def end() -> None:
-    """Mark the end of a page: a browser (the benchmark, the browser test) waits for it, since Streamlit's own
-    "running" indicator shows only after a delay."""
+    """Mark the end of a page, for a browser to wait for (shipshape.console.RENDERED_JS)."""
     st.html(f'<span id="{END_MARKER}"></span>')
