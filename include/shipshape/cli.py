@@ -9,6 +9,7 @@
     shipshape sandbox dump-raw --orders N --seed S  # a world straight into the raw tables
     shipshape demo                                 # ingest + reconcile against the sandbox
     shipshape up [--speed 60] / shipshape down      # the real Airflow, live sandbox, until Ctrl-C
+    shipshape console [--address A] [--port P]     # the mismatch console (Streamlit) on the warehouse
     shipshape dbt [--as-of T] <dbt args>           # dbt on dbt_project/ against the warehouse
 """
 
@@ -194,6 +195,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings.airflow_port = args.airflow_port
     if args.sandbox_port:
         settings.sandbox_port = args.sandbox_port
+    if args.console_port:
+        settings.console_port = args.console_port
     return up(settings)
 
 
@@ -201,6 +204,43 @@ def cmd_down(args: argparse.Namespace) -> int:
     from shipshape.up import down
 
     return down()
+
+
+# ------------------------------------------------------------------------------------------ console
+def cmd_console(args: argparse.Namespace) -> int:
+    """The mismatch console in the foreground, on the configured warehouse or the embedded one (started
+    if need be), reading as the console's read-only role; Ctrl-C stops it."""
+    import dataclasses
+    import os
+    import subprocess
+
+    from shipshape import warehouse
+    from shipshape.console.server import argv, environment
+    from shipshape.console.settings import CONSOLE_CONN_ENV, ConsoleError, ConsoleSettings
+
+    settings = ConsoleSettings.from_env()
+    settings = dataclasses.replace(settings, **{k: v for k, v in (("address", args.address), ("port", args.port))
+                                                if v is not None})
+    try:
+        settings.check()
+        url = warehouse.up()  # bootstraps too: the console's role and its grants
+        env = environment(settings, url, os.environ)
+        given = warehouse.resolve_url(var=CONSOLE_CONN_ENV)
+        if given:  # a server that asks for passwords: the role gets the connection's (never printed)
+            from psycopg.conninfo import conninfo_to_dict
+
+            params = conninfo_to_dict(given)
+            if params.get("user") == warehouse.CONSOLE_ROLE and params.get("password"):
+                warehouse.set_console_password(url, params["password"])
+    except ConsoleError as exc:
+        print(f"shipshape console: {exc}", file=sys.stderr)
+        return 2
+    login = "a login (SHIPSHAPE_CONSOLE_PASSWORD)" if settings.password else "no login (loopback only)"
+    print(f"console on {settings.url}, {login}; reading {warehouse.mask_url(env[CONSOLE_CONN_ENV])}", flush=True)
+    try:
+        return subprocess.call(argv(settings), env=env)
+    except KeyboardInterrupt:  # Streamlit got the Ctrl-C too (same process group) and stops by itself
+        return 0
 
 
 # --------------------------------------------------------------------------------------------- demo
@@ -360,7 +400,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--parallelism", type=int, default=None, help="Airflow tasks at once (default: one per core)")
     up.add_argument("--airflow-port", type=int, default=None, help="default $SHIPSHAPE_AIRFLOW_PORT or 8080")
     up.add_argument("--sandbox-port", type=int, default=None, help="default $SHIPSHAPE_SANDBOX_PORT or 8765")
+    up.add_argument("--console-port", type=int, default=None, help="default $SHIPSHAPE_CONSOLE_PORT or 8501")
     up.set_defaults(func=cmd_up)
+    console = sub.add_parser("console", help="the mismatch console (Streamlit) on the warehouse, until Ctrl-C")
+    console.add_argument("--address", default=None,
+                         help="listen address (default $SHIPSHAPE_CONSOLE_ADDRESS or 127.0.0.1; any other needs "
+                              "SHIPSHAPE_CONSOLE_PASSWORD)")
+    console.add_argument("--port", type=int, default=None, help="default $SHIPSHAPE_CONSOLE_PORT or 8501")
+    console.set_defaults(func=cmd_console)
     down = sub.add_parser("down", help="stop what `shipshape up` started (from another shell)")
     down.set_defaults(func=cmd_down)
 

@@ -9,13 +9,16 @@ It starts, in order, and stops in reverse:
    clock follows the wall clock (`shipshape.sandbox.live`), kept in `.data/sandbox/world.pickle`
    between runs; `--speed` compresses its activity, and the ingest schedule follows (every minute at
    `--speed 60`) unless `SHIPSHAPE_INGEST_SCHEDULE` says otherwise;
-3. **Airflow 3** as a real deployment (`shipshape.airflow_runtime`): api-server, dag-processor,
+3. **the mismatch console** (`shipshape.console`), reading the warehouse as its read-only role, on
+   127.0.0.1:`SHIPSHAPE_CONSOLE_PORT` (8501); its URL goes to every Airflow process as
+   `SHIPSHAPE_CONSOLE_URL` (the Airflow plugin links to it) and to `.data/up.json` as `console_url`;
+4. **Airflow 3** as a real deployment (`shipshape.airflow_runtime`): api-server, dag-processor,
    scheduler and triggerer, LocalExecutor, a Postgres metadata database (`airflow` on the embedded
    server, or `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`), its home in `.data/airflow`, no example DAGs,
    both shipshape DAGs unpaused, and an admin login whose password is kept in the home.
 
 What a person or a script needs is printed and written to `.data/up.json`. Ports are settings
-(`SHIPSHAPE_AIRFLOW_PORT`, `SHIPSHAPE_SANDBOX_PORT`, `SHIPSHAPE_WAREHOUSE_PORT`); a port in use, a
+(`SHIPSHAPE_AIRFLOW_PORT`, `SHIPSHAPE_SANDBOX_PORT`, `SHIPSHAPE_CONSOLE_PORT`, `SHIPSHAPE_WAREHOUSE_PORT`); a port in use, a
 warehouse that does not answer, or a process that dies stops everything with a message naming the port,
 the process and its log file.
 """
@@ -40,11 +43,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from shipshape import warehouse
+from shipshape.console import settings as console_settings
 
 log = logging.getLogger(__name__)
 
 AIRFLOW_PORT_ENV = "SHIPSHAPE_AIRFLOW_PORT"
 SANDBOX_PORT_ENV = "SHIPSHAPE_SANDBOX_PORT"
+CONSOLE_PORT_ENV = console_settings.PORT_ENV
 METADATA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 API_CONNECTIONS = ("shopify_default", "stripe_default", "paypal_default", "shiphero_default", "tracking_default")
 DAG_IDS = ("shipshape_ingest", "shipshape_reconcile")
@@ -83,6 +88,7 @@ class UpSettings:
     data_dir: Path = field(default_factory=data_root)
     airflow_port: int = field(default_factory=lambda: _port(AIRFLOW_PORT_ENV, 8080))
     sandbox_port: int = field(default_factory=lambda: _port(SANDBOX_PORT_ENV, 8765))
+    console_port: int = field(default_factory=lambda: _port(CONSOLE_PORT_ENV, console_settings.DEFAULT_PORT))
     orders: int = 2000
     seed: int = 7
     speed: float = 1.0
@@ -201,6 +207,7 @@ class Stack:
         self.settings = settings or UpSettings()
         self.env = dict(os.environ if env is None else env)
         self.sandbox: Sandbox | None = None
+        self.console = None  # shipshape.console.server.ConsoleProcess
         self.airflow = None  # shipshape.airflow_runtime.AirflowDeployment
         self.started_warehouse = False
         self.info: dict[str, Any] = {}
@@ -226,6 +233,9 @@ class Stack:
             self.sandbox.start()
             sandbox_url = self.sandbox.url
             connections.update(connection_env(sandbox_url, self.sandbox.credentials()))
+        self.console = self._console()
+        log.info("starting the mismatch console on %s; log %s", self.console.url, self.console.log_path)
+        self.console.start(warehouse_url, self.env)
         settings = {
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(s.airflow_home / PASSWORDS_FILE),
@@ -238,6 +248,8 @@ class Stack:
             "SHIPSHAPE_DATA_DIR": str(s.data_dir),
             "SHIPSHAPE_DATA_DOCS_DIR": self.env.get("SHIPSHAPE_DATA_DOCS_DIR") or str(s.data_dir / "data_docs"),
             "DBT_QUIET": self.env.get("DBT_QUIET", "true"),
+            # the contract with the Airflow plugin: where the console is, for its links
+            console_settings.URL_ENV: self.console.url,
         }
         password = admin_password(s.airflow_home)
         self.airflow = AirflowDeployment(s.airflow_home, metadata_url, env=env, parallelism=s.parallelism,
@@ -257,12 +269,13 @@ class Stack:
             "airflow_password": password,
             "sandbox_url": sandbox_url,
             "warehouse_url": warehouse.mask_url(warehouse_url),
-            "console_url": None,
+            "console_url": self.console.url,
             "webhooks_url": None,
             "ingest_schedule": env["SHIPSHAPE_INGEST_SCHEDULE"],
             "airflow_home": str(s.airflow_home),
             "pid": os.getpid(),
             "sandbox_pid": None if self.sandbox is None or self.sandbox.popen is None else self.sandbox.popen.pid,
+            "console_pid": None if self.console.popen is None else self.console.popen.pid,
             "started_warehouse": self.started_warehouse,
         }
         tmp = s.state_file.with_suffix(".json.partial")
@@ -272,9 +285,26 @@ class Stack:
         os.replace(tmp, s.state_file)
         return self.info
 
+    def _console(self):
+        """The console's process, on `shipshape up`'s host unless SHIPSHAPE_CONSOLE_ADDRESS says otherwise
+        (which then needs SHIPSHAPE_CONSOLE_PASSWORD: the console refuses to listen beyond loopback without)."""
+        from dataclasses import replace
+
+        from shipshape.console.server import ConsoleProcess
+
+        configured = console_settings.ConsoleSettings.from_env(self.env)
+        chosen = replace(configured, port=self.settings.console_port,
+                         address=self.env.get(console_settings.ADDRESS_ENV) or self.settings.host)
+        try:
+            chosen.check()
+        except console_settings.ConsoleError as exc:
+            raise UpError(str(exc)) from None
+        return ConsoleProcess(chosen, self.settings.data_dir / "console" / "console.log")
+
     def _check_ports(self) -> None:
         s = self.settings
-        busy = [(env, port) for env, port in ((AIRFLOW_PORT_ENV, s.airflow_port), (SANDBOX_PORT_ENV, s.sandbox_port))
+        busy = [(env, port) for env, port in ((AIRFLOW_PORT_ENV, s.airflow_port), (SANDBOX_PORT_ENV, s.sandbox_port),
+                                              (CONSOLE_PORT_ENV, s.console_port))
                 if not port_free(s.host, port)]
         if busy:
             raise UpError("; ".join(f"port {port} on {s.host} is in use (set {env} to another port, or stop "
@@ -313,6 +343,8 @@ class Stack:
     def check(self) -> None:
         if self.sandbox is not None:
             self.sandbox.check()
+        if self.console is not None:
+            self.console.check()
         if self.airflow is not None:
             self.airflow.check()
 
@@ -328,6 +360,8 @@ class Stack:
         if self.airflow is not None:
             killed += self.airflow.stop()
             killed += [f"leftover pid {pid}: {cmd}" for pid, cmd in _kill(self.airflow.leftover_processes())]
+        if self.console is not None:
+            self.console.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
         if self.started_warehouse:
@@ -364,6 +398,7 @@ def describe(info: Mapping[str, Any]) -> str:
     lines = [
         f"Airflow UI   {info['airflow_url']}   (user {info['airflow_username']}, password {info['airflow_password']})",
         f"sandbox      {info['sandbox_url'] or 'none: the real APIs'}",
+        f"console      {info['console_url']}   (the mismatch console; read-only)",
         f"warehouse    {info['warehouse_url']}",
         f"ingest runs  on the cron {info['ingest_schedule']!r}; reconcile follows on its Assets",
         "Ctrl-C (or `make down` from another shell) stops everything; `make up` again resumes it.",
@@ -421,7 +456,7 @@ def down(settings: UpSettings | None = None, timeout: float = 120) -> int:
     if _alive(pid) or left:
         print(f"shipshape up (pid {pid}) did not stop within {timeout:.0f} s: killing what is left")
         _kill([(pid, "shipshape up")] * _alive(pid) + left)
-    for key in ("sandbox_pid",):
+    for key in ("sandbox_pid", "console_pid"):
         if info.get(key) and _alive(int(info[key])):
             _kill([(int(info[key]), key)])
     if info.get("started_warehouse") and not _alive(pid):

@@ -19,8 +19,9 @@ listens on a unix socket in its data directory *and* on ``127.0.0.1:<port>`` (po
 ``trust`` for local connections, user ``postgres``, database ``shipshape``.
 
 Either way :func:`up` creates the schemas ``raw``, ``staging``, ``intermediate``, ``marts`` and
-``ops`` plus the shared tables ``raw._quarantine``, ``ops.extraction_state`` and ``ops.rate_buckets``,
-idempotently.
+``ops`` plus the shared tables ``raw._quarantine``, ``ops.quarantine_acknowledgements``,
+``ops.extraction_state`` and ``ops.rate_buckets``, idempotently, and the mismatch console's read-only
+role (:data:`CONSOLE_ROLE`, see :func:`grant_console_role`).
 
 Public functions (the CLI wires ``shipshape warehouse up|down|status`` to them)::
 
@@ -63,6 +64,9 @@ EMBEDDED_DATABASE = "shipshape"
 EMBEDDED_USER = "postgres"
 EMBEDDED_HOST = "127.0.0.1"
 DEFAULT_PORT = 55432
+# The mismatch console reads the warehouse as this role: SELECT on marts, ops and raw._quarantine, nothing
+# else, and one write, through ops.acknowledge_quarantine. Roles are per server, grants per database.
+CONSOLE_ROLE = "shipshape_console"
 
 BOOTSTRAP_SQL = """
 create schema if not exists raw;
@@ -85,6 +89,16 @@ create table if not exists raw._quarantine (
 );
 create index if not exists _quarantine_source_stream_idx on raw._quarantine (source, stream);
 
+-- A person looked at a quarantined record and accepted it (the mismatch console's Data quality page):
+-- the raw gate stops failing on that record; every other quarantined record still fails it. One row per
+-- record, written only through ops.acknowledge_quarantine (the console's role may not insert).
+create table if not exists ops.quarantine_acknowledgements (
+    quarantine_id   bigint primary key references raw._quarantine (id) on delete cascade,
+    acknowledged_by text not null check (btrim(acknowledged_by) <> ''),
+    acknowledged_at timestamptz not null default now(),
+    note            text
+);
+
 -- Incremental extraction cursors, one row per source stream.
 create table if not exists ops.extraction_state (
     source      text not null,
@@ -104,6 +118,62 @@ create table if not exists ops.rate_buckets (
     pending   double precision not null default 0,
     stamp     double precision not null
 );
+"""
+
+# The console's role, made once per server (a LOGIN role without a password: on a server that asks for
+# one, give it a password and set AIRFLOW_CONN_SHIPSHAPE_CONSOLE). Creating roles needs CREATEROLE; a
+# warehouse user without it gets a notice, and the console then needs that connection to a role an
+# administrator made. Default privileges cover what this user creates later (dbt's marts, the ops tables).
+CONSOLE_SQL = f"""
+do $console$
+begin
+    if not exists (select from pg_roles where rolname = '{CONSOLE_ROLE}') then
+        begin
+            create role {CONSOLE_ROLE} login nosuperuser nocreatedb nocreaterole noinherit;
+        exception
+            when duplicate_object or unique_violation then null;  -- another database's bootstrap won
+            when insufficient_privilege then
+                raise notice 'shipshape: cannot create the console role {CONSOLE_ROLE} (no CREATEROLE)';
+                return;
+        end;
+    end if;
+    begin
+        alter role {CONSOLE_ROLE} set default_transaction_read_only = on;
+    exception when insufficient_privilege then null;
+    end;
+    grant usage on schema marts, ops, raw to {CONSOLE_ROLE};
+    grant select on all tables in schema marts, ops to {CONSOLE_ROLE};
+    grant select on raw._quarantine to {CONSOLE_ROLE};
+    alter default privileges in schema marts, ops grant select on tables to {CONSOLE_ROLE};
+    grant execute on function ops.acknowledge_quarantine(bigint, text, text) to {CONSOLE_ROLE};
+exception when insufficient_privilege then
+    raise notice 'shipshape: cannot grant the console role {CONSOLE_ROLE} its reads (%)', sqlerrm;
+end
+$console$;
+"""
+
+# The one write the console makes: a person acknowledges a quarantined record. SECURITY DEFINER, so the
+# console's role needs no INSERT on any table; it checks the record exists and names it when it does not.
+ACKNOWLEDGE_SQL = """
+create or replace function ops.acknowledge_quarantine(record bigint, who text, note text default null)
+returns ops.quarantine_acknowledgements
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+    acknowledged ops.quarantine_acknowledgements;
+begin
+    if who is null or btrim(who) = '' then
+        raise exception 'acknowledging raw._quarantine id %: acknowledged_by is empty', record;
+    end if;
+    if not exists (select from raw._quarantine as q where q.id = record) then
+        raise exception 'raw._quarantine has no record with id %', record;
+    end if;
+    insert into ops.quarantine_acknowledgements (quarantine_id, acknowledged_by, note)
+    values (record, btrim(who), nullif(btrim(note), ''))
+    on conflict (quarantine_id) do nothing;  -- acknowledged already: the first acknowledgement stands
+    select * into acknowledged from ops.quarantine_acknowledgements where quarantine_id = record;
+    return acknowledged;
+end $$;
+revoke all on function ops.acknowledge_quarantine(bigint, text, text) from public;
 """
 
 # Query parameters of an Airflow URI that libpq understands; every other extra is Airflow's business.
@@ -133,28 +203,29 @@ _POSTGRES_SCHEMES = {"postgres", "postgresql"}
 # --------------------------------------------------------------------------- connection parsing
 
 
-def resolve_url(env: Mapping[str, str] | None = None) -> str | None:
-    """The warehouse URL from ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE``, or None when it is unset.
+def resolve_url(env: Mapping[str, str] | None = None, *, var: str = CONN_ENV) -> str | None:
+    """The warehouse URL from ``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE`` (or another Postgres connection's
+    variable ``var``), or None when it is unset.
 
     Accepts Airflow's URI and JSON connection forms and returns a ``postgresql://`` URL that
     psycopg (and libpq) accept. Raises ValueError for a connection that is not Postgres.
     """
-    raw = (os.environ if env is None else env).get(CONN_ENV, "").strip()
+    raw = (os.environ if env is None else env).get(var, "").strip()
     if not raw:
         return None
     if raw.startswith("{"):
-        return _url_from_json(raw)
-    return _url_from_uri(raw)
+        return _url_from_json(raw, var)
+    return _url_from_uri(raw, var)
 
 
-def _url_from_json(raw: str) -> str:
+def _url_from_json(raw: str, var: str = CONN_ENV) -> str:
     try:
         conn = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{CONN_ENV} is not valid JSON: {exc.msg}") from None
+        raise ValueError(f"{var} is not valid JSON: {exc.msg}") from None
     conn_type = str(conn.get("conn_type") or "postgres").lower()
     if conn_type not in _POSTGRES_SCHEMES:
-        raise ValueError(f"{CONN_ENV} has conn_type {conn_type!r}; shipshape needs a postgres connection")
+        raise ValueError(f"{var} has conn_type {conn_type!r}; shipshape needs a postgres connection")
     extra = conn.get("extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra) if extra.strip() else {}
@@ -169,11 +240,11 @@ def _url_from_json(raw: str) -> str:
     )
 
 
-def _url_from_uri(raw: str) -> str:
+def _url_from_uri(raw: str, var: str = CONN_ENV) -> str:
     parts = urlsplit(raw)
     scheme = parts.scheme.lower().split("+", 1)[0]  # tolerate postgresql+psycopg2://
     if scheme not in _POSTGRES_SCHEMES:
-        raise ValueError(f"{CONN_ENV} has scheme {parts.scheme!r}; shipshape needs a postgres connection")
+        raise ValueError(f"{var} has scheme {parts.scheme!r}; shipshape needs a postgres connection")
     params: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "__extra__":
@@ -254,6 +325,19 @@ def bootstrap(url: str) -> None:
         # Concurrent `create schema if not exists` can still collide; serialise bootstraps.
         conn.execute("select pg_advisory_xact_lock(hashtext('shipshape.warehouse.bootstrap'))")
         conn.execute(BOOTSTRAP_SQL)
+        conn.execute(ACKNOWLEDGE_SQL)
+        conn.execute(CONSOLE_SQL)
+
+
+def set_console_password(url: str, password: str) -> None:
+    """Give the console's role ``password`` (as the warehouse's owner at ``url``), for a server that asks
+    for one: ``shipshape console`` does this with the password of ``AIRFLOW_CONN_SHIPSHAPE_CONSOLE`` when
+    that connection logs in as the role (docker-compose.yaml's console service)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(CONSOLE_ROLE), sql.Literal(password)))
 
 
 def up(*, data_dir: str | os.PathLike[str] | None = None, port: int | None = None) -> str:

@@ -1,7 +1,7 @@
 """`shipshape up` / `shipshape down` as a person runs them: `up` in the foreground of one process, `down`
 from another. `up` writes `.data/up.json` with what a person or a script needs, the UI answers with both
-DAGs parsed and unpaused, and `down` leaves no process behind (Airflow's, its LocalExecutor workers', the
-sandbox's). A second `up` keeps the data: the sandbox resumes the world it kept and Airflow its metadata.
+DAGs parsed and unpaused, the mismatch console answers at `console_url` (Airflow is told it), and `down`
+leaves no process behind (Airflow's, its LocalExecutor workers', the sandbox's, the console's). A second `up` keeps the data: the sandbox resumes the world it kept and Airflow its metadata.
 A port already in use stops `up` with a message naming it."""
 
 from __future__ import annotations
@@ -64,12 +64,14 @@ def test_up_then_down_from_another_shell_leaves_nothing_and_a_second_up_resumes(
     warehouse_url, metadata = new_database("shipshape_up"), new_database("shipshape_up_airflow")
     env = {**os.environ, "SHIPSHAPE_DATA_DIR": str(data), "AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE": warehouse_url,
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata, "SHIPSHAPE_AIRFLOW_PORT": str(free_port()),
-           "SHIPSHAPE_SANDBOX_PORT": str(free_port())}
+           "SHIPSHAPE_SANDBOX_PORT": str(free_port()), "SHIPSHAPE_CONSOLE_PORT": str(free_port())}
     started = time.monotonic()
     proc = start_up(data, env)
     info = wait_up(proc, data)
     print(f"\nshipshape up answered in {time.monotonic() - started:.1f} s")
-    assert KEYS <= set(info) and info["console_url"] is None and info["webhooks_url"] is None
+    assert KEYS <= set(info) and info["webhooks_url"] is None
+    assert info["console_url"] == f"http://127.0.0.1:{env['SHIPSHAPE_CONSOLE_PORT']}"
+    assert httpx.get(f"{info['console_url']}/_stcore/health", timeout=10).status_code == 200
     assert info["airflow_url"] == f"http://127.0.0.1:{env['SHIPSHAPE_AIRFLOW_PORT']}"
     assert info["warehouse_url"] == mask_url(warehouse_url)
     token = httpx.post(f"{info['airflow_url']}/auth/token", timeout=30,
@@ -87,7 +89,7 @@ def test_up_then_down_from_another_shell_leaves_nothing_and_a_second_up_resumes(
     print(down(env))
     assert proc.wait(timeout=60) == 0
     assert not processes_of(home), processes_of(home)
-    assert not alive(info["sandbox_pid"]) and not (data / "up.json").exists()
+    assert not alive(info["sandbox_pid"]) and not alive(info["console_pid"]) and not (data / "up.json").exists()
     assert (data / "sandbox" / "world.pickle").exists(), "the sandbox kept its world"
 
     proc = start_up(data, env)  # again: the same data, the same password, the world resumed
