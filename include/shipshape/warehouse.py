@@ -137,10 +137,16 @@ begin
                 return;
         end;
     end if;
-    begin
-        alter role {CONSOLE_ROLE} set default_transaction_read_only = on;
-    exception when insufficient_privilege then null;
-    end;
+    -- once per server: ALTER ROLE from two bootstraps at once (parallel test workers, two databases)
+    -- fails with "tuple concurrently updated"
+    if not exists (select from pg_db_role_setting as s join pg_roles as r on r.oid = s.setrole
+                   where r.rolname = '{CONSOLE_ROLE}' and s.setdatabase = 0
+                   and 'default_transaction_read_only=on' = any(s.setconfig)) then
+        begin
+            alter role {CONSOLE_ROLE} set default_transaction_read_only = on;
+        exception when insufficient_privilege or internal_error then null;  -- the other one set it
+        end;
+    end if;
     grant usage on schema marts, ops, raw to {CONSOLE_ROLE};
     grant select on all tables in schema marts, ops to {CONSOLE_ROLE};
     grant select on raw._quarantine to {CONSOLE_ROLE};
