@@ -17,6 +17,8 @@ failed expectation fails its gate, naming each failure and its observed value, a
 does not run. The push is a dry run unless applying is switched on: the `apply` param for one run, the
 SHIPSHAPE_APPLY_CORRECTIONS setting for a deployment, or every target being the local sandbox. A plan
 above the circuit breaker's limit is refused unless `override_circuit_breaker` is set for the run.
+The `as_of` task and both gates link to the console at the run's as-of
+and to the Data Docs (the shipshape plugin serves them; `shipshape.airflow_ui`).
 Logic lives in `shipshape.reconcile`, `shipshape.quality` and `shipshape.corrections`; this file only
 wires it.
 """
@@ -29,6 +31,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
+from shipshape.airflow_ui import run_links
 from shipshape.ingest.catalog import all_streams, raw_asset
 from shipshape.reconcile import cosmos as wiring
 from shipshape.reconcile.params import APPLY_CHOICES, APPLY_LABELS
@@ -94,8 +97,11 @@ def shipshape_reconcile():
     as_of = resolve_as_of()
     raw_gate = gate.override(task_id="raw_quality_gate")("raw", as_of)
     marts_gate = gate.override(task_id="quality_gate")("marts", as_of)
+    for linked in (as_of, raw_gate, marts_gate):  # buttons on the task: console at the as-of, Data Docs
+        linked.operator.operator_extra_links = run_links()
+    push = push_corrections(as_of)
     as_of >> dbt >> marts_gate
-    [raw_gate, marts_gate] >> push_corrections(as_of)
+    [raw_gate, marts_gate] >> push
 
 
 shipshape_reconcile()
