@@ -105,16 +105,18 @@ def embed_console(env: Mapping[str, str] | None = None) -> bool:
     return not (airflow and airflow.startswith("https://") and console.startswith("http://"))
 
 
-def navigation(env: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """The plugin's `external_views`: the console (when configured) and the Data Docs, top level of the
-    navigation. An entry with a `url_route` is shown inside Airflow's UI; one without opens in a new tab."""
-    views: list[dict[str, str]] = []
+def navigation(env: Mapping[str, str] | None = None) -> list[dict[str, object]]:
+    """The plugin's `external_views`: the console (when configured) and the Data Docs, each an item of the
+    navigation's top level (else Airflow 3.3 files them under its "Plugins" menu). An entry with a
+    `url_route` is shown inside Airflow's UI; one without opens in a new tab."""
+    views: list[dict[str, object]] = []
     console = console_url(env)
     if console is not None:
-        view = {"name": "Console", "href": f"{console}/", "destination": "nav"}
+        view: dict[str, object] = {"name": "Console", "href": f"{console}/", "destination": "nav",
+                                   "nav_top_level": True}
         if embed_console(env):
             view["url_route"] = CONSOLE_NAV_ROUTE
         views.append(view)
-    views.append({"name": "Data Docs", "href": data_docs_path(env), "destination": "nav",
+    views.append({"name": "Data Docs", "href": data_docs_path(env), "destination": "nav", "nav_top_level": True,
                   "url_route": DATA_DOCS_NAV_ROUTE})
     return views
