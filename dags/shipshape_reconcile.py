@@ -17,8 +17,13 @@ failed expectation fails its gate, naming each failure and its observed value, a
 does not run. The push is a dry run unless applying is switched on: the `apply` param for one run, the
 SHIPSHAPE_APPLY_CORRECTIONS setting for a deployment, or every target being the local sandbox. A plan
 above the circuit breaker's limit is refused unless `override_circuit_breaker` is set for the run.
-Logic lives in `shipshape.reconcile`, `shipshape.quality` and `shipshape.corrections`; this file only
-wires it.
+After every run, whatever happened, `alerts` sends a short digest when something needs a person (new
+high-severity mismatches, corrections that failed or were refused, a failed gate or task), once per run,
+through the e-mail and Slack connections that exist (`shipshape.alerts`). It is a teardown task, so a
+failed gate still fails the run. The `as_of` task and both gates link to the console at the run's as-of
+and to the Data Docs (the shipshape plugin serves them; `shipshape.airflow_ui`).
+Logic lives in `shipshape.reconcile`, `shipshape.quality`, `shipshape.corrections` and
+`shipshape.alerts`; this file only wires it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
+from shipshape.airflow_ui import run_links
 from shipshape.ingest.catalog import all_streams, raw_asset
 from shipshape.reconcile import cosmos as wiring
 from shipshape.reconcile.params import APPLY_CHOICES, APPLY_LABELS
@@ -91,11 +97,25 @@ def shipshape_reconcile():
         return push_corrections(run_id=run_id, as_of=parse_moment(as_of), apply=params["apply"],
                                 override_circuit_breaker=bool(params["override_circuit_breaker"]))
 
+    # A teardown task, not a DAG callback: Airflow 3.3 runs DAG callbacks in the dag-processor, outside
+    # any task (no log in the UI, no retry, a failure only in the processor's log). A teardown runs once
+    # everything upstream is done, whatever its state, and does not count toward the run's state: a
+    # failed gate still fails the run (a plain all_done leaf would turn it green).
+    @task(task_id="alerts", retries=2)
+    def alerts(**context):
+        from shipshape.reconcile.tasks import send_alerts
+
+        return send_alerts(context)
+
     as_of = resolve_as_of()
     raw_gate = gate.override(task_id="raw_quality_gate")("raw", as_of)
     marts_gate = gate.override(task_id="quality_gate")("marts", as_of)
+    for linked in (as_of, raw_gate, marts_gate):  # buttons on the task: console at the as-of, Data Docs
+        linked.operator.operator_extra_links = run_links()
+    push = push_corrections(as_of)
     as_of >> dbt >> marts_gate
-    [raw_gate, marts_gate] >> push_corrections(as_of)
+    [raw_gate, marts_gate] >> push
+    [as_of, dbt, raw_gate, marts_gate, push] >> alerts().as_teardown()
 
 
 shipshape_reconcile()

@@ -181,3 +181,149 @@ def one_airflow_at_a_time() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class SmtpStandIn:
+    """A minimal SMTP server on loopback (Python 3.11 has no smtpd, and aiosmtpd is not installed): EHLO,
+    AUTH PLAIN (any credentials, kept in `logins`), MAIL, RCPT, DATA; every message is kept, parsed, in
+    `messages` (each an `email.message.Message` with its envelope recipients in `rcpt`)."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.messages: list = []
+        self.logins: list[str] = []
+        stand_in = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self) -> None:
+                import base64
+                import email
+                import email.policy
+
+                self.reply("220 shipshape-test ESMTP")
+                rcpt: list[str] = []
+                while line := self.rfile.readline():
+                    command = line.decode("utf-8", "replace").rstrip("\r\n")
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250-shipshape-test")
+                        self.reply("250 AUTH PLAIN")
+                    elif verb == "AUTH":
+                        stand_in.logins.append(base64.b64decode(command.split()[-1]).decode("utf-8", "replace"))
+                        self.reply("235 2.7.0 Authentication successful")
+                    elif verb == "MAIL":
+                        rcpt = []
+                        self.reply("250 OK")
+                    elif verb == "RCPT":
+                        rcpt.append(command.split(":", 1)[1].strip(" <>"))
+                        self.reply("250 OK")
+                    elif verb == "DATA":
+                        self.reply("354 End data with <CR><LF>.<CR><LF>")
+                        body = []
+                        while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                            body.append(data[1:] if data.startswith(b"..") else data)
+                        message = email.message_from_bytes(b"".join(body), policy=email.policy.default)
+                        message.rcpt = list(rcpt)
+                        stand_in.messages.append(message)
+                        self.reply("250 OK: queued")
+                    elif verb == "QUIT":
+                        self.reply("221 Bye")
+                        return
+                    else:  # RSET, NOOP, …
+                        self.reply("250 OK")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def connection(self, **extra) -> str:
+        """An Airflow SMTP connection (JSON form) to this server, with `extra` in its extra."""
+        import json
+
+        return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.port, "login": "alerts",
+                           "password": "smtp-pass-9f3Kq2Lw", "extra": {"disable_tls": True, "disable_ssl": True,
+                                                                     "timeout": 10, "retry_limit": 1, **extra}})
+
+    def texts(self) -> list[str]:
+        """Each message whole: headers and every decoded part."""
+        out = []
+        for message in self.messages:
+            parts = [p.get_payload(decode=True) or b"" for p in message.walk() if not p.is_multipart()]
+            out.append(message.as_string() + "\n" + "\n".join(p.decode("utf-8", "replace") for p in parts))
+        return out
+
+
+@pytest.fixture(scope="module")
+def smtp_server() -> Iterator[SmtpStandIn]:
+    """A local SMTP server (:class:`SmtpStandIn`) for the module's tests (each clears `messages` as it
+    needs); `.connection()` is an Airflow connection to it."""
+    server = SmtpStandIn()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+class WebhookStandIn:
+    """A recording HTTP server on loopback standing in for Slack's incoming webhooks: every POST is kept
+    (`posts`: path and JSON body) and answered `200 ok`, as Slack does; `fail` makes it answer 500."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[dict] = []
+        self.fail = False
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = (500, b"internal_error") if stand_in.fail else (200, b"ok")
+                if not stand_in.fail:
+                    stand_in.posts.append({"path": self.path, "body": json.loads(body or b"{}")})
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    token = "T0TEST/B0TEST/slack-token-Zx81Qp"
+
+    def connection(self) -> str:
+        """An Airflow Slack incoming-webhook connection (JSON form) posting to this server."""
+        import json
+
+        return json.dumps({"conn_type": "slackwebhook", "host": f"{self.base_url}/services", "password": self.token})
+
+
+@pytest.fixture(scope="module")
+def webhook_server() -> Iterator[WebhookStandIn]:
+    """A recording HTTP server (:class:`WebhookStandIn`) standing in for Slack's incoming webhooks, for the
+    module's tests (each clears `posts` as it needs)."""
+    server = WebhookStandIn()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()

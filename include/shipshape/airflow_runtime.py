@@ -2,7 +2,7 @@
 tests and `make up` run on.
 
 `AirflowDeployment` configures an Airflow home (LocalExecutor, a Postgres metadata database created
-if missing, the project's `dags/`, DAGs unpaused at creation, a small parallelism), runs
+if missing, the project's `dags/` and `plugins/`, DAGs unpaused at creation, a small parallelism), runs
 `airflow db migrate`, starts Airflow's processes (api-server, dag-processor, scheduler, triggerer),
 each in its own process group with its own log file, notices one that dies, and stops them all
 (SIGTERM to each group, a grace period, then SIGKILL) leaving nothing behind. Helpers wait for the
@@ -302,6 +302,7 @@ class AirflowDeployment:
         metadata_url: str,
         *,
         dags_folder: Path | str | None = None,
+        plugins_folder: Path | str | None = None,
         env: Mapping[str, str] | None = None,
         parallelism: int | None = None,
         api_host: str = "127.0.0.1",
@@ -314,6 +315,8 @@ class AirflowDeployment:
         self.home = Path(home).resolve()
         self.metadata_url = metadata_url
         self.dags_folder = Path(dags_folder or warehouse.project_root() / "dags").resolve()
+        # the shipshape plugin (console and Data Docs in the UI, the reconcile tasks' links)
+        self.plugins_folder = Path(plugins_folder or warehouse.project_root() / "plugins").resolve()
         self.extra_env = dict(env or {})
         self.parallelism = parallelism or default_parallelism()
         self.api_host = api_host
@@ -342,6 +345,7 @@ class AirflowDeployment:
         return {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

@@ -12,110 +12,16 @@ its three runs succeed, read exactly those hours and lose no stored version. Scr
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-
-from shipshape.airflow_runtime import DagRunResult, free_port
-from shipshape.up import Stack, UpSettings
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As the machine's notes say: without these, Chromium reaches for Google's hosts on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-RUN_TIMEOUT = 1200
+from browser_helpers import RUN_TIMEOUT, idle, shot, trigger_from_form, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def stack(one_airflow_at_a_time, new_database, tmp_path_factory) -> Iterator[Stack]:
-    """`shipshape up` in this process, until the module's tests are done; stopped, with no process left."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does it)")
-    wh, meta = new_database("shipshape_ui"), new_database("shipshape_ui_airflow")
-    env = {**os.environ, "AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE": wh, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
-           "SHIPSHAPE_APPLY_CORRECTIONS": "false"}
-    settings = UpSettings(data_dir=tmp_path_factory.mktemp("up"), airflow_port=free_port(),
-                          sandbox_port=free_port(), orders=150, seed=7, speed=1.0)
-    up = Stack(settings, env=env)
-    try:
-        up.start()
-        yield up
-    finally:
-        home = settings.airflow_home
-        up.stop()
-        from shipshape.airflow_runtime import processes_of
-
-        left = processes_of(home)
-        assert not left, f"processes left behind: {left}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, stack):
-    """A logged-in page on the deployment's UI."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(stack.info["airflow_url"] + "/")
-    page.get_by_label("Username").fill(stack.info["airflow_username"])
-    page.get_by_label("Password").fill(stack.info["airflow_password"])
-    shot(page, "01-login")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url)
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    return path
-
-
-def idle(page) -> None:
-    """Leave the UI while waiting: its pages poll the API every few seconds, which costs a core here."""
-    page.goto("about:blank")
-
-
-def wait_for(stack: Stack, dag_id: str, what, *, timeout: float = RUN_TIMEOUT) -> DagRunResult:
-    def progress(run: DagRunResult) -> None:
-        print(f"  [{datetime.now(UTC):%H:%M:%S}] {run.summary()}", flush=True)
-
-    try:
-        return stack.airflow.wait_for_run(dag_id, where=what, timeout=timeout, progress=progress)
-    except Exception:
-        print(stack.airflow.diagnostics(stack.airflow.runs(dag_id)[-2:]))
-        raise
-
-
-def trigger_from_form(page, stack: Stack, dag_id: str) -> None:
-    page.goto(f"{stack.info['airflow_url']}/dags/{dag_id}")
-    page.get_by_role("button", name="Trigger").first.click()
-    page.get_by_role("dialog").wait_for()
 
 
 def raw_versions(url: str) -> set[tuple[str, str, str]]:

@@ -95,6 +95,19 @@ def test_every_sensor_starts_in_the_triggerer_and_resumes_in_cosmos(dagbag):
     assert not any(getattr(t, "start_from_trigger", False) for t in others)
 
 
+def test_alerts_follow_every_reconcile_task_without_deciding_the_runs_state(dagbag):
+    """`alerts` runs once everything else is done, whatever happened (a failed gate is news too), and is a
+    teardown, so the run's state stays its gates' and push's; `as_of` and the gates link to the console
+    and the Data Docs."""
+    dag = dagbag.dags["shipshape_reconcile"]
+    alerts = dag.get_task("alerts")
+    assert alerts.is_teardown and not alerts.on_failure_fail_dagrun and alerts.trigger_rule == "all_done_setup_success"
+    assert alerts.get_flat_relative_ids(upstream=True) == {t.task_id for t in dag.tasks} - {"alerts"}
+    assert {"as_of", "raw_quality_gate", "quality_gate", "push_corrections"} <= alerts.upstream_task_ids
+    for task_id in ("as_of", "raw_quality_gate", "quality_gate"):
+        assert {link.name for link in dag.get_task(task_id).operator_extra_links} == {"Console at as-of", "Data Docs"}, task_id
+
+
 def test_the_ingest_schedule_is_a_setting():
     from shipshape.ingest.schedule import DEFAULT_SCHEDULE, ingest_schedule
 

@@ -89,7 +89,7 @@ def test_reconcile_is_scheduled_on_the_ingest_assets_with_a_task_per_model():
     assert {t.task_id for t in sensors} | {producer.task_id} <= gate.get_flat_relative_ids(upstream=True), \
         "the marts gate runs after every dbt task"
     assert gate.trigger_rule == "all_success" and push.trigger_rule == "all_success"
-    assert not push.downstream_task_ids, "the push is the last task"
+    assert push.downstream_task_ids == {"alerts"}, "the push is the last step; only the alerts follow it"
     assert set(reconcile.params) >= {"apply", "override_circuit_breaker"}
     assert reconcile.params["apply"] == "deployment", "no run applies unless told to (or against the sandbox)"
     assert reconcile.params.get_param("apply").schema["enum"] == ["deployment", "apply", "dry_run"]

@@ -1,5 +1,6 @@
-"""What `shipshape_reconcile`'s own tasks call (dbt runs through Cosmos): the quality gates and the
-corrections push, against the warehouse of the `shipshape_warehouse` connection (or the embedded one).
+"""What `shipshape_reconcile`'s own tasks call (dbt runs through Cosmos): the quality gates, the
+corrections push and the alerts, against the warehouse of the `shipshape_warehouse` connection (or the
+embedded one).
 
 All of them judge at the run's one as-of (`shipshape.reconcile.as_of`), resolved by the DAG's first task.
 """
@@ -67,3 +68,13 @@ def push_corrections(*, run_id: str, as_of: datetime, apply: str | bool | None,
             "another run rebuilt them; nothing is pushed (clear this run's dbt tasks to rebuild them)")
     summary = push(url, run_id=run_id, apply=apply_choice(apply), override_circuit_breaker=override_circuit_breaker)
     return summary.as_dict()
+
+
+def send_alerts(context: Any) -> dict[str, Any]:
+    """The run's digest through Airflow's notifier (`shipshape.alerts.notify.DigestNotifier`): sent once per
+    run on each configured channel when something needs a person; nothing when nothing does."""
+    from shipshape.alerts.notify import DigestNotifier
+
+    notifier = DigestNotifier()
+    notifier(context)
+    return notifier.outcome.as_dict() if notifier.outcome else {}
