@@ -248,8 +248,9 @@ class Stack:
             "SHIPSHAPE_DATA_DIR": str(s.data_dir),
             "SHIPSHAPE_DATA_DOCS_DIR": self.env.get("SHIPSHAPE_DATA_DOCS_DIR") or str(s.data_dir / "data_docs"),
             "DBT_QUIET": self.env.get("DBT_QUIET", "true"),
-            # the contract with the Airflow plugin: where the console is, for its links
-            console_settings.URL_ENV: self.console.url,
+            # the contract with the Airflow plugin: where a browser finds the console, for its links (a
+            # SHIPSHAPE_CONSOLE_URL already set wins: the console behind a proxy at another address)
+            console_settings.URL_ENV: self.env.get(console_settings.URL_ENV) or self.console.url,
         }
         password = admin_password(s.airflow_home)
         self.airflow = AirflowDeployment(s.airflow_home, metadata_url, env=env, parallelism=s.parallelism,

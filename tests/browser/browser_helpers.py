@@ -37,7 +37,7 @@ def start_stack(new_database, tmp_path_factory, env: Mapping[str, str] | None = 
     full_env = {**os.environ, "AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE": wh, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
                 "SHIPSHAPE_APPLY_CORRECTIONS": "false", **(env or {})}
     settings = UpSettings(data_dir=tmp_path_factory.mktemp("up"), airflow_port=free_port(),
-                          sandbox_port=free_port(), orders=150, seed=7, speed=1.0)
+                          sandbox_port=free_port(), console_port=free_port(), orders=150, seed=7, speed=1.0)
     up = Stack(settings, env=full_env)
     try:
         up.start()
