@@ -183,6 +183,16 @@ def one_airflow_at_a_time() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _serving(stand_in):
+    """Serve a stand-in (its `server` on its `thread`) for a fixture's scope, then shut it down."""
+    stand_in.thread.start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.server.shutdown()
+        stand_in.server.server_close()
+
+
 class SmtpStandIn:
     """A minimal SMTP server on loopback (Python 3.11 has no smtpd, and aiosmtpd is not installed): EHLO,
     AUTH PLAIN (any credentials, kept in `logins`), MAIL, RCPT, DATA; every message is kept, parsed, in
@@ -266,13 +276,7 @@ class SmtpStandIn:
 def smtp_server() -> Iterator[SmtpStandIn]:
     """A local SMTP server (:class:`SmtpStandIn`) for the module's tests (each clears `messages` as it
     needs); `.connection()` is an Airflow connection to it."""
-    server = SmtpStandIn()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    yield from _serving(SmtpStandIn())
 
 
 class WebhookStandIn:
@@ -320,10 +324,4 @@ class WebhookStandIn:
 def webhook_server() -> Iterator[WebhookStandIn]:
     """A recording HTTP server (:class:`WebhookStandIn`) standing in for Slack's incoming webhooks, for the
     module's tests (each clears `posts` as it needs)."""
-    server = WebhookStandIn()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    yield from _serving(WebhookStandIn())
