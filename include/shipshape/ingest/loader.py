@@ -50,6 +50,7 @@ create table if not exists raw.{table} (
 );
 create index if not exists {updated_index} on raw.{table} (source_updated_at);
 create index if not exists {extracted_index} on raw.{table} (extracted_at);
+create index if not exists {run_index} on raw.{table} (run_id);
 """
 
 OPS_DDL = """
@@ -106,7 +107,10 @@ class RawLoad:
             # DDL first, each statement idempotent; concurrent tasks of other streams create other tables.
             cur.execute(sql.SQL(RAW_TABLE_DDL).format(
                 table=sql.Identifier(table), updated_index=sql.Identifier(f"{table}__updated"),
-                extracted_index=sql.Identifier(f"{table}__extracted")))
+                extracted_index=sql.Identifier(f"{table}__extracted"),
+                # the raw gate reads the versions of the ingest runs it judges: without this index each of
+                # its checks scanned the whole table (17 s of an hourly gate at 100 000 orders)
+                run_index=sql.Identifier(f"{table}__run")))
             cur.execute("select pg_advisory_xact_lock(hashtext('shipshape.ops_ddl'))")
             cur.execute(OPS_DDL)
         self._spool = tempfile.TemporaryFile(prefix=f"shipshape-{table}-")  # COPY text lines
