@@ -23,7 +23,7 @@ APP = Path(__file__).with_name("app.py")
 
 
 def argv(settings: ConsoleSettings) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
+    return [sys.executable, "-m", "shipshape.console.launch", "run", str(APP),
             "--server.address", settings.address, "--server.port", str(settings.port),
             "--server.headless", "true", "--server.fileWatcherType", "none",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
