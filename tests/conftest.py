@@ -255,12 +255,14 @@ class SmtpStandIn:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    password = "smtp-pass-9f3Kq2Lw"  # what the connection carries; no message or log may hold it
+
     def connection(self, **extra) -> str:
         """An Airflow SMTP connection (JSON form) to this server, with `extra` in its extra."""
         import json
 
         return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.port, "login": "alerts",
-                           "password": "smtp-pass-9f3Kq2Lw", "extra": {"disable_tls": True, "disable_ssl": True,
+                           "password": self.password, "extra": {"disable_tls": True, "disable_ssl": True,
                                                                      "timeout": 10, "retry_limit": 1, **extra}})
 
     def texts(self) -> list[str]:

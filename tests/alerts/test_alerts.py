@@ -4,7 +4,7 @@ a local SMTP server and a recording HTTP server (tests/conftest.py).
 The rows are written by the code that writes them in a run (the outbox's functions, the gate's store),
 except `marts.mismatch_history`, a dbt model, which is created here with the model's own columns (checked
 against its schema file) and filled by hand, as the corrections tests do with the plan: building it with
-dbt takes minutes. tests/browser/test_plugin.py sees the digest of a real reconcile run.
+dbt takes minutes. tests/browser/test_airflow_ui.py sees the digest of a real reconcile run.
 
 * a run with something to say: exactly one message on each configured channel, holding no secret;
 * a second delivery attempt for the same run (a retry, a clear): nothing more;
@@ -199,9 +199,9 @@ def test_one_digest_per_run_on_each_channel_and_none_when_nothing_is_new(wh, cha
     assert post["path"] == f"/services/{slack.token}"  # the provider's hook, at the connection's host
     assert "#1001 MISSING_IN_3PL" in post["body"]["text"] and "#1001 MISSING_IN_3PL" in smtp.texts()[0]
     assert "as_of=2026-11-01T11%3A00%3A00Z" in post["body"]["text"]
-    assert smtp.logins and "smtp-pass-9f3Kq2Lw" in smtp.logins[0]  # the connection's credentials were used...
+    assert smtp.logins and smtp.password in smtp.logins[0]  # the connection's credentials were used...
     for body in [*smtp.texts(), *(repr(p["body"]) for p in slack.posts)]:  # ...and are in no message
-        assert "smtp-pass-9f3Kq2Lw" not in body and "slack-token-Zx81Qp" not in body
+        assert smtp.password not in body and "slack-token-Zx81Qp" not in body
         assert "postgresql://" not in body and wh not in body
 
     # a retry or a clear of the same run: nothing more

@@ -16,9 +16,12 @@ from shipshape.up import Stack
 
 
 @pytest.fixture(scope="module")
-def stack(one_airflow_at_a_time, new_database, tmp_path_factory) -> Iterator[Stack]:
-    """`shipshape up` in this process, until the module's tests are done; stopped, with no process left."""
-    with start_stack(new_database, tmp_path_factory) as up:
+def stack(one_airflow_at_a_time, new_database, tmp_path_factory, smtp_server, webhook_server) -> Iterator[Stack]:
+    """`shipshape up` in this process, until the module's tests are done; stopped, with no process left. Its
+    alerts go to the module's local SMTP server and the recording HTTP server standing in for Slack."""
+    env = {"AIRFLOW_CONN_SHIPSHAPE_ALERTS_SMTP": smtp_server.connection(to="ops@example.com"),
+           "AIRFLOW_CONN_SHIPSHAPE_ALERTS_SLACK": webhook_server.connection()}
+    with start_stack(new_database, tmp_path_factory, env) as up:
         yield up
 
 

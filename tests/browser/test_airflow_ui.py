@@ -6,8 +6,16 @@ live sandbox and a fresh warehouse and metadata database on the test server; cor
 DAGs with their owner and tags and no import error; trigger `shipshape_ingest` and see
 `shipshape_reconcile` start on its Assets and both succeed; trigger a reconcile choosing "Dry run" in its
 form and see its plan recorded as planned; create a 3-hour backfill of ingest from the dialog and see
-its three runs succeed, read exactly those hours and lose no stored version. Screenshots go to `artifacts/browser/`
-(git-ignored); the README shows two of them (docs/img/).
+its three runs succeed, read exactly those hours and lose no stored version.
+
+The shipshape plugin and the alerts, on the same deployment: its real console (the Streamlit app `make up`
+starts; Airflow is told its address as `make up` tells it) is in the navigation and opens inside Airflow's
+UI; a reconcile run's `as_of` task links to the console at that run's as-of, which shows that as-of, and to
+the Data Docs, which Airflow serves to logged-in users only. The alert connections point at a local SMTP
+server and a recording HTTP server standing in for Slack (tests/conftest.py): a run sends exactly one
+digest on each channel, a cleared alerts task sends none, and no message holds a secret.
+
+Screenshots go to `artifacts/browser/` (git-ignored); the README shows two of them (docs/img/).
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ import httpx
 import psycopg
 import pytest
 from browser_helpers import RUN_TIMEOUT, idle, shot, trigger_from_form, wait_for
+
+from shipshape.airflow_runtime import DagRunResult
+from shipshape.console import END_MARKER, RENDERED_JS
+from shipshape.up import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -140,14 +152,122 @@ def test_a_three_hour_backfill_from_the_dialog_reads_those_hours_and_loses_nothi
     assert windows == {first + timedelta(hours=1), first + timedelta(hours=2), last + timedelta(hours=1)}
 
 
-def test_no_task_log_holds_a_secret(stack):
+def test_no_task_log_holds_a_secret(stack, smtp_server, webhook_server):
     """Every task log of the runs above, and every process log: not one credential of the sandbox's APIs,
-    nor the admin's password."""
+    nor the admin's password, nor the alert channels' password and token."""
     credentials = httpx.get(f"{stack.info['sandbox_url']}/_sandbox/credentials", timeout=10).json()
     secrets = {v for api in credentials.values() for k, v in api.items()
                if isinstance(v, str) and len(v) >= 8 and k not in ("username", "client_id")}
-    secrets.add(stack.info["airflow_password"])
+    secrets |= {stack.info["airflow_password"], smtp_server.password, webhook_server.token}
     logs = list(stack.airflow.task_log_dir.rglob("*.log")) + list(stack.airflow.process_log_dir.glob("*.log"))
     assert len(logs) > 50, "the runs above wrote their task logs"
     leaks = [(path.name, s[:4] + "…") for path in logs for s in secrets if s in path.read_text(errors="replace")]
     assert not leaks, leaks
+
+
+# ---- the shipshape plugin and the alerts, on the same deployment
+
+DAG = "shipshape_reconcile"
+
+
+@pytest.fixture(scope="module")
+def reconciled(stack) -> DagRunResult:
+    """The first reconcile run (started by the ingest run `make up` starts at once), alerts task included."""
+    run = wait_for(stack, DAG, lambda r: r.run_type == "asset_triggered"
+                   and r.tasks.get("alerts") in ("success", "failed"))
+    assert run.state == "success", run.unsuccessful()
+    assert run.tasks["alerts"] == "success", stack.airflow.diagnostics([run])
+    return run
+
+
+def as_of_of(stack: Stack, run_id: str) -> str:
+    entry = stack.airflow._api(
+        "GET", f"/dags/{DAG}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/as_of/xcomEntries/return_value")
+    return entry["value"].strip('"')
+
+
+def test_the_console_is_in_the_navigation_and_opens_inside_the_ui(page, stack):
+    console_url = stack.info["console_url"]
+    page.goto(stack.info["airflow_url"] + "/")
+    nav = page.get_by_role("link", name="Console", exact=True)
+    nav.wait_for()
+    shot(page, "20-nav-console")
+    nav.click()
+    page.wait_for_url("**/plugin/shipshape-console")
+    assert page.locator("iframe[title='Console']").get_attribute("src") == console_url + "/"
+    frame = page.frame_locator("iframe[title='Console']")
+    frame.get_by_role("heading", name="Overview").first.wait_for()  # the real console's first page, drawn
+    frame.locator(f"#{END_MARKER}").wait_for(state="attached")
+    shot(page, "21-console-in-airflow")
+    assert page.get_by_role("link", name="Data Docs", exact=True).count() == 1  # in the navigation too
+
+
+def test_a_reconcile_run_links_to_the_console_at_its_as_of_and_to_the_data_docs(page, stack, reconciled):
+    as_of = as_of_of(stack, reconciled.run_id)
+    from shipshape.links import iso
+    from shipshape.reconcile.as_of import parse_moment
+
+    wanted = f"{stack.info['console_url']}/?{urllib.parse.urlencode({'as_of': iso(parse_moment(as_of))})}"
+    page.goto(f"{stack.info['airflow_url']}/dags/{DAG}/runs/{urllib.parse.quote(reconciled.run_id)}/tasks/as_of/details")
+    page.get_by_text("Extra Links").first.wait_for()
+    to_console = page.get_by_role("link", name="Console at as-of")
+    to_docs = page.locator('a[href="/shipshape/data-docs/index.html"]')  # the navigation's goes to /plugin/…
+    assert to_console.get_attribute("href") == wanted
+    assert to_docs.inner_text() == "Data Docs"
+    shot(page, "22-run-links")
+
+    with page.context.expect_page() as opened:  # another site: a new tab
+        to_console.click()
+    from shipshape.console.ui import when
+
+    tab = opened.value
+    tab.wait_for_function(RENDERED_JS, timeout=60_000)
+    # the console shows the run's as-of: as the marts' own, or, when a later run has rebuilt them since, as
+    # the as-of of the run the link came from
+    tab.get_by_text(when(parse_moment(as_of)), exact=False).first.wait_for()
+    shot(tab, "23-console-at-run-as-of")
+    tab.close()
+
+    to_docs.click()  # same site: this tab
+    page.wait_for_url("**/shipshape/data-docs/index.html")
+    assert page.title() == "Data Docs created by Great Expectations"
+    # the site lists this run's marts validations (its table is drawn by a script from a CDN, which a
+    # closed network does not reach: the page as served holds the data all the same). Each gate rebuilds
+    # the index from its own ephemeral GX context, so it lists the latest gate's validations only.
+    served = page.context.request.get(page.url).text()  # with the page's login
+    assert f"marts:{reconciled.run_id}" in served
+    shot(page, "24-data-docs")
+    # not for anonymous visitors
+    anonymous = httpx.get(f"{stack.info['airflow_url']}/shipshape/data-docs/index.html", timeout=30)
+    assert anonymous.status_code in (401, 403)
+
+
+def test_the_run_sends_one_digest_per_channel_and_a_cleared_alerts_task_none(stack, reconciled, smtp_server,
+                                                                              webhook_server):
+    run_id = reconciled.run_id
+    mails = [m for m in smtp_server.messages if run_id in m["Subject"]]
+    posts = [p for p in webhook_server.posts if run_id in p["body"]["text"]]
+    assert len(mails) == 1 and len(posts) == 1, (len(mails), len(posts))
+    assert "new high-severity mismatch" in mails[0]["Subject"]
+    as_of = as_of_of(stack, run_id)
+    from shipshape.links import iso
+    from shipshape.reconcile.as_of import parse_moment
+
+    assert urllib.parse.urlencode({"as_of": iso(parse_moment(as_of))}) in posts[0]["body"]["text"]
+
+    # clearing the alerts task runs it again: the run's digest is not sent twice
+    stack.airflow._api("POST", f"/dags/{DAG}/clearTaskInstances",
+                       json={"dry_run": False, "task_ids": ["alerts"], "dag_run_id": run_id, "only_failed": False,
+                             "reset_dag_runs": True})
+    again = wait_for(stack, DAG, lambda r: r.run_id == run_id and r.tries.get("alerts", 0) >= 2
+                     and r.tasks.get("alerts") in ("success", "failed"))
+    assert again.tasks["alerts"] == "success", stack.airflow.diagnostics([again])
+    assert len([m for m in smtp_server.messages if run_id in m["Subject"]]) == 1
+    assert len([p for p in webhook_server.posts if run_id in p["body"]["text"]]) == 1
+    # no run had two digests, and no message holds a secret
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert len(subjects) == len(set(subjects))
+    secrets = [smtp_server.password, webhook_server.token, stack.info["airflow_password"]]
+    for body in [*smtp_server.texts(), *(repr(p["body"]) for p in webhook_server.posts)]:
+        assert not [s for s in secrets if s in body]
+        assert "postgresql://" not in body
