@@ -317,7 +317,13 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     if not args.dbt_args:
         print("usage: shipshape dbt <dbt command and arguments>, e.g. build --select marts", file=sys.stderr)
         return 2
-    return dbt.run(args.dbt_args, as_of=args.as_of).returncode
+    from shipshape import warehouse
+
+    try:
+        return dbt.run(args.dbt_args, as_of=args.as_of).returncode
+    except warehouse.WarehouseNotConfigured as exc:  # says how to set one up; no traceback needed
+        print(f"shipshape dbt: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_sandbox_dump_raw(args: argparse.Namespace) -> int:
