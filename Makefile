@@ -52,7 +52,7 @@ venv install: $(STAMP)
 manifest: $(STAMP)
 	$(BIN)/python -m shipshape.dbt manifest
 
-dbt-build: $(STAMP)
+dbt-build: warehouse-up
 	$(BIN)/shipshape dbt $(if $(AS_OF),--as-of $(AS_OF)) build
 
 test: $(STAMP) manifest

@@ -41,3 +41,15 @@ def test_airflow_runs_with_the_settings_make_up_gives_it():
     assert args.state is not None and str(args.state).startswith("/opt/airflow/.data/")
     for service in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
         assert compose()["services"][service]["depends_on"]["sandbox"]["condition"] == "service_healthy"
+
+
+def test_the_warehouse_is_bootstrapped_before_any_task_runs():
+    """Tasks only look the warehouse up (shipshape.warehouse.url), so the deployment bootstraps it: the
+    init service, which every Airflow service waits for, runs `python -m shipshape.warehouse up` once the
+    warehouse answers."""
+    services = compose()["services"]
+    init = services["airflow-init"]
+    assert "/entrypoint python -m shipshape.warehouse up" in init["command"][-1]
+    assert init["depends_on"]["warehouse"]["condition"] == "service_healthy"
+    for service in ("airflow-scheduler", "airflow-worker", "airflow-triggerer"):
+        assert "airflow-init" in services[service]["depends_on"], service

@@ -216,7 +216,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     from shipshape import warehouse
     from shipshape.console.server import argv, environment
-    from shipshape.console.settings import CONSOLE_CONN_ENV, ConsoleError, ConsoleSettings
+    from shipshape.console.settings import CONSOLE_CONN_ENV, CONSOLE_CONN_ID, ConsoleError, ConsoleSettings
 
     settings = ConsoleSettings.from_env()
     settings = dataclasses.replace(settings, **{k: v for k, v in (("address", args.address), ("port", args.port))
@@ -225,13 +225,10 @@ def cmd_console(args: argparse.Namespace) -> int:
         settings.check()
         url = warehouse.up()  # bootstraps too: the console's role and its grants
         env = environment(settings, url, os.environ)
-        given = warehouse.resolve_url(var=CONSOLE_CONN_ENV)
-        if given:  # a server that asks for passwords: the role gets the connection's (never printed)
-            from psycopg.conninfo import conninfo_to_dict
-
-            params = conninfo_to_dict(given)
-            if params.get("user") == warehouse.CONSOLE_ROLE and params.get("password"):
-                warehouse.set_console_password(url, params["password"])
+        given = warehouse.configured(conn_id=CONSOLE_CONN_ID)
+        # a server that asks for passwords: the role gets the connection's (never printed)
+        if given is not None and given.login == warehouse.CONSOLE_ROLE and given.password:
+            warehouse.set_console_password(url, given.password)
     except ConsoleError as exc:
         print(f"shipshape console: {exc}", file=sys.stderr)
         return 2
@@ -259,8 +256,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("note: AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE is set, so the demo uses that database as it is; on a "
               "database an earlier demo used, the corrections it applied are not sent again")
     else:
-        url = demo.fresh_demo_database(warehouse.up())
-    warehouse.bootstrap(url)
+        url = demo.fresh_demo_database(warehouse.start_embedded())
+    warehouse.bootstrap(url)  # here, once: the DAGs' tasks only look the warehouse up
     print(f"warehouse: {warehouse.mask_url(url)}")
     args.host = "127.0.0.1"
     sandbox = build_sandbox(args)
@@ -320,15 +317,20 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     if not args.dbt_args:
         print("usage: shipshape dbt <dbt command and arguments>, e.g. build --select marts", file=sys.stderr)
         return 2
-    return dbt.run(args.dbt_args, as_of=args.as_of).returncode
+    from shipshape import warehouse
+
+    try:
+        return dbt.run(args.dbt_args, as_of=args.as_of).returncode
+    except warehouse.WarehouseNotConfigured as exc:  # says how to set one up; no traceback needed
+        print(f"shipshape dbt: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_sandbox_dump_raw(args: argparse.Namespace) -> int:
     from shipshape import demo, warehouse
     from shipshape.sandbox.dump import dump_raw
 
-    url = warehouse.resolve_url() or warehouse.up()
-    warehouse.bootstrap(url)
+    url = warehouse.up()  # the configured warehouse, else the embedded one; bootstrapped
     sandbox = build_sandbox(args)
     started = time.monotonic()
     results = dump_raw(sandbox.world, url)

@@ -2,10 +2,10 @@
 
 dbt's profile (``dbt_project/profiles.yml``) holds no credentials: it reads ``SHIPSHAPE_DBT_HOST``,
 ``_PORT``, ``_USER``, ``_PASSWORD``, ``_DBNAME`` and ``_SSLMODE`` with ``env_var()``. This module
-derives them from the warehouse URL (the Airflow connection ``shipshape_warehouse``, i.e.
-``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE``, or the embedded warehouse when that is unset: see
-:mod:`shipshape.warehouse`) and runs dbt in a child process with them, so the password lives only in that
-process's environment and never on a command line or in a log.
+derives them from the warehouse connection (the Airflow connection ``shipshape_warehouse``, or the
+embedded warehouse when that is unset and the server runs: :func:`shipshape.warehouse.connection`) and runs
+dbt in a child process with them, so the password lives only in that process's environment and never on a
+command line or in a log.
 
 Each run gets ``--project-dir``/``--profiles-dir`` for the project, the as-of when given as
 ``SHIPSHAPE_AS_OF`` in its environment (macros/as_of.sql; not a var, because a changed var makes dbt
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from shipshape import warehouse
+from shipshape import connections, warehouse
+from shipshape.connections import Connection
 
 log = logging.getLogger(__name__)
 
@@ -68,36 +68,19 @@ def project_dir() -> Path:
     return Path(override).resolve() if override else warehouse.project_root() / "dbt_project"
 
 
-def profile_env(url: str) -> dict[str, str]:
-    """The ``SHIPSHAPE_DBT_*`` variables profiles.yml reads, for a ``postgresql://`` warehouse URL.
+def profile_env(target: Connection | str) -> dict[str, str]:
+    """The ``SHIPSHAPE_DBT_*`` variables profiles.yml reads, for the warehouse connection ``target`` (a
+    ``postgresql://`` URL is an Airflow connection's URI form, and is read as one).
 
-    Understands what :func:`shipshape.warehouse.build_url` produces: user, password, host (or a unix
-    socket directory in ``?host=``), port, database, and ``sslmode`` among the query parameters.
+    The values are :func:`shipshape.warehouse.fields` of the connection: host (or a unix-socket
+    directory), port, user, password, database, and ``sslmode`` when its extra has one.
     """
-    parts = urlsplit(url)
-    if parts.scheme.lower().split("+", 1)[0] not in ("postgres", "postgresql"):
-        raise ValueError(f"not a postgres URL: {warehouse.mask_url(url)}")
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    host = params.get("host") or (unquote(parts.hostname) if parts.hostname else None)
-    if host is None:
-        host = "127.0.0.1"
-    port = params.get("port") or (str(parts.port) if parts.port else "5432")
-    env = {
-        f"{ENV_PREFIX}HOST": host,
-        f"{ENV_PREFIX}PORT": str(port),
-        f"{ENV_PREFIX}USER": unquote(parts.username) if parts.username else "postgres",
-        f"{ENV_PREFIX}PASSWORD": unquote(parts.password) if parts.password else "",
-        f"{ENV_PREFIX}DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-    }
-    if params.get("sslmode"):
-        env[f"{ENV_PREFIX}SSLMODE"] = params["sslmode"]
+    conn = connections.parse(warehouse.CONN_ID, target) if isinstance(target, str) else target
+    libpq = warehouse.fields(conn)
+    env = {f"{ENV_PREFIX}{name.upper()}": libpq[name] for name in ("host", "port", "user", "password", "dbname")}
+    if libpq.get("sslmode"):
+        env[f"{ENV_PREFIX}SSLMODE"] = libpq["sslmode"]
     return env
-
-
-def warehouse_url() -> str:
-    """The warehouse to run against: the `shipshape_warehouse` connection, bootstrapped (schemas
-    created), or the embedded warehouse, started if need be (:func:`shipshape.warehouse.up`)."""
-    return warehouse.up()
 
 
 @dataclass
@@ -168,7 +151,7 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
         as_of: datetime | str | None = None, target_path: str | os.PathLike[str] | None = None,
         log_path: str | os.PathLike[str] | None = None, threads: int | None = None,
         timeout: float | None = None, echo: bool = True) -> DbtResult:
-    """Run ``dbt <args>`` on the project against the warehouse ``url`` (default :func:`warehouse_url`).
+    """Run ``dbt <args>`` on the project against the warehouse ``url`` (default :func:`shipshape.warehouse.connection`).
 
     ``as_of`` sets the moment the models judge the data at (:data:`AS_OF_ENV`; default: the var in
     dbt_project.yml); ``vars`` sets others (tolerances). ``target_path``/``log_path`` default to the project's own
@@ -176,11 +159,11 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
     line by line (``echo``) and into the result. Never raises for a failed dbt run: see
     :meth:`DbtResult.raise_for_status`.
     """
-    url = url or warehouse_url()
+    conn = connections.parse(warehouse.CONN_ID, url) if url else warehouse.connection()
     project = project_dir()
     target = Path(target_path).resolve() if target_path else project / "target"
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != AS_OF_ENV}
-    env.update(profile_env(url), PGOPTIONS=session_options())
+    env.update(profile_env(conn), PGOPTIONS=session_options())
     env.update(
         DBT_TARGET_PATH=str(target),
         DBT_LOG_PATH=str(Path(log_path).resolve() if log_path else project / "logs"),
@@ -195,7 +178,7 @@ def run(args: Sequence[str], *, url: str | None = None, vars: Mapping[str, Any] 
     cmd = command(args, vars=vars)
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)  # never read a previous run's results as this one's
-    log.info("dbt %s against %s%s", " ".join(cmd[3:]), warehouse.mask_url(url),
+    log.info("dbt %s against %s%s", " ".join(cmd[3:]), warehouse.mask_url(warehouse.url_of(conn)),
              f" as of {env[AS_OF_ENV]}" if AS_OF_ENV in env else "")
     lines: list[str] = []
     with subprocess.Popen(cmd, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

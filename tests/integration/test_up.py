@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from shipshape import warehouse
 from shipshape.airflow_runtime import free_port, processes_of
 from shipshape.warehouse import mask_url
 
@@ -74,6 +76,10 @@ def test_up_then_down_from_another_shell_leaves_nothing_and_a_second_up_resumes(
     assert httpx.get(f"{info['console_url']}/_stcore/health", timeout=10).status_code == 200
     assert info["airflow_url"] == f"http://127.0.0.1:{env['SHIPSHAPE_AIRFLOW_PORT']}"
     assert info["warehouse_url"] == mask_url(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:  # bootstrapped here: the DAGs' tasks only look it up
+        present = {r[0] for r in conn.execute("select schema_name from information_schema.schemata")}
+        assert set(warehouse.SCHEMAS) <= present, present
+        assert conn.execute("select to_regclass('raw._quarantine')").fetchone()[0] is not None
     token = httpx.post(f"{info['airflow_url']}/auth/token", timeout=30,
                        json={"username": info["airflow_username"], "password": info["airflow_password"]})
     assert token.status_code in (200, 201), token.text

@@ -185,7 +185,7 @@ class DigestNotifier(BaseNotifier):
         ti = context["ti"]
         dag_id, run_id = ti.dag_id, ti.run_id
         as_of = parse_moment(ti.xcom_pull(task_ids=self.as_of_task))
-        self.outcome = send_digest(self.warehouse_url or warehouse.up(), dag_id=dag_id, run_id=run_id, as_of=as_of,
+        self.outcome = send_digest(self.warehouse_url or warehouse.url(), dag_id=dag_id, run_id=run_id, as_of=as_of,
                                    failed_tasks=self._failed_tasks(ti), settings=self.settings, context=context)
 
     @staticmethod

@@ -20,13 +20,12 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from psycopg.conninfo import conninfo_to_dict
+from shipshape import connections, warehouse
 
-from shipshape import warehouse
-
-CONSOLE_CONN_ENV = "AIRFLOW_CONN_SHIPSHAPE_CONSOLE"
+CONSOLE_CONN_ID = "shipshape_console"
+CONSOLE_CONN_ENV = connections.env_var(CONSOLE_CONN_ID)  # AIRFLOW_CONN_SHIPSHAPE_CONSOLE
 ADDRESS_ENV = "SHIPSHAPE_CONSOLE_ADDRESS"
 PORT_ENV = "SHIPSHAPE_CONSOLE_PORT"
 PASSWORD_ENV = "SHIPSHAPE_CONSOLE_PASSWORD"
@@ -99,18 +98,15 @@ class ConsoleSettings:
 def console_role_url(warehouse_url: str) -> str:
     """The warehouse connection with the console's role as its user and no password: a ``postgresql://`` URL,
     which is also an Airflow connection's URI form (what ``AIRFLOW_CONN_SHIPSHAPE_CONSOLE`` takes)."""
-    params = {k: str(v) for k, v in conninfo_to_dict(warehouse_url).items()}
-    params.pop("password", None)
-    params.pop("user", None)
-    return warehouse.build_url(host=params.pop("host", None), port=params.pop("port", None),
-                               user=warehouse.CONSOLE_ROLE, database=params.pop("dbname", None), params=params)
+    owner = connections.parse(warehouse.CONN_ID, warehouse_url)
+    return warehouse.url_of(replace(owner, login=warehouse.CONSOLE_ROLE, password=None))
 
 
 def database_url(env: Mapping[str, str] | None = None) -> str:
     """How the console connects: ``AIRFLOW_CONN_SHIPSHAPE_CONSOLE``, else the configured warehouse as the
     console's role. Raises ConsoleError when neither is set (``shipshape console`` sets the first)."""
     env = os.environ if env is None else env
-    url = warehouse.resolve_url(env, var=CONSOLE_CONN_ENV)
+    url = warehouse.resolve_url(env, conn_id=CONSOLE_CONN_ID)
     if url:
         return url
     configured = warehouse.resolve_url(env)

@@ -33,7 +33,7 @@ def ingest_stream(
         )
     result = run_stream(
         streams[stream_key],
-        warehouse_url=warehouse.up(),
+        warehouse_url=warehouse.url(),
         interval_start=data_interval_start,
         interval_end=data_interval_end,
         run_id=run_id,

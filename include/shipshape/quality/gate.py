@@ -94,7 +94,7 @@ def run_gate(suite: str, warehouse_url: str | None = None, *, as_of: datetime, r
     the Data Docs site (its index path is logged) and, for "marts", records the run's mismatch rate in
     ``ops.quality_mismatch_rates``. Returns the result when every expectation passed; raises
     :class:`QualityGateFailed` (with the result attached) when any failed. ``warehouse_url`` defaults to
-    the ``shipshape_warehouse`` connection (:func:`shipshape.warehouse.up`).
+    the ``shipshape_warehouse`` connection (:func:`shipshape.warehouse.url`).
     """
     if suite not in SUITES:
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, not {suite!r}")
@@ -103,14 +103,10 @@ def run_gate(suite: str, warehouse_url: str | None = None, *, as_of: datetime, r
     # a plain datetime: Airflow hands over pendulum's DateTime, which GX serialises without its zone
     as_of = datetime.fromtimestamp(as_of.timestamp(), tz=UTC)
     settings = settings or GateSettings.from_env()
-    url = warehouse_url or warehouse.up()
+    url = warehouse_url or warehouse.url()
     started_at = datetime.now(UTC)
     clock = time.monotonic()
 
-    if suite == "raw":
-        # A gate before any ingest still finds the raw schema and the loader's run log (empty), so its
-        # checks read "nothing loaded" instead of failing on a missing table.
-        warehouse.bootstrap(url)
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         store.ensure_tables(conn)
         if suite == "raw":

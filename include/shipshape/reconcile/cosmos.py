@@ -5,11 +5,11 @@
   regenerates it, and ``tests/dbt/test_history_and_plan.py`` fails when it is stale). Cosmos renders the
   DAG from it (``LoadMode.DBT_MANIFEST``), so parsing the DAG never runs dbt and works in a fresh clone.
 * **Profile.** Mapped from the Airflow connection ``shipshape_warehouse`` by
-  :class:`WarehouseProfileMapping`, Cosmos's ``PostgresUserPasswordProfileMapping`` made to accept what
-  shipshape's warehouses look like: no password (trust/peer auth, as in CI and the embedded warehouse)
-  and a unix-socket directory given as ``?host=`` (the embedded warehouse). The password, when there is
-  one, reaches dbt only through an environment variable, as Cosmos does it; so do the session settings
-  every dbt run uses (:data:`shipshape.dbt.SESSION_OPTIONS`).
+  :class:`WarehouseProfileMapping`: the fields :func:`shipshape.warehouse.fields` derives from the
+  connection (shipshape's one parser, not Cosmos's reading of Airflow's), so no password (trust/peer auth,
+  as in CI and the embedded warehouse) and a unix-socket directory given as ``?host=`` work as they do
+  everywhere else. The password, when there is one, reaches dbt only through an environment variable, as
+  Cosmos does it; so do the session settings every dbt run uses (:data:`shipshape.dbt.SESSION_OPTIONS`).
 * **Execution.** Cosmos's watcher mode (:func:`execution_config`): one producer task,
   ``dbt_producer_watcher``, runs a single ``dbt build`` of the project with dbt's threads, in-process
   through dbt's ``dbtRunner``, and publishes each node's result as it finishes; every seed and model keeps
@@ -28,7 +28,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 # No phoning home (shipshape assumes no internet; a failed lookup per task also slows every run). Cosmos
 # reads this when first imported; settings is patched too in case something imported it earlier.
@@ -42,7 +41,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 from cosmos.operators._watcher import base as _watcher_base  # noqa: E402
 from cosmos.profiles.postgres.user_pass import PostgresUserPasswordProfileMapping  # noqa: E402
 
-from shipshape import dbt  # noqa: E402
+from shipshape import connections, dbt, warehouse  # noqa: E402
 from shipshape.reconcile import node_trigger  # noqa: E402
 
 cosmos.settings.do_not_track = True
@@ -74,7 +73,7 @@ def _process_dbt_log_event(task_instance: Any, dbt_log: dict[str, Any]) -> None:
 
 _watcher_base._process_dbt_log_event = _process_dbt_log_event
 
-CONN_ID = "shipshape_warehouse"
+CONN_ID = warehouse.CONN_ID
 
 # dbt's threads in the producer's one `dbt build` (SHIPSHAPE_DBT_THREADS overrides it). Measured on the
 # 2-core machine, a reconcile of the demo's second round: see docs/benchmarks.md.
@@ -82,33 +81,39 @@ DEFAULT_THREADS = 4
 
 
 class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
-    """``shipshape_warehouse`` -> dbt's postgres profile; password optional, socket host understood."""
+    """``shipshape_warehouse`` -> dbt's postgres profile: :func:`shipshape.warehouse.fields` of the
+    connection :func:`shipshape.connections.get_connection` finds (``AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE``
+    read by shipshape's one parser, else Airflow's connections), so dbt under Cosmos reaches the same host,
+    port, user, database and sslmode as every other way to the warehouse. No password is fine (trust auth);
+    when there is one it reaches dbt only through an environment variable, as Cosmos does it."""
 
     required_fields = ["host", "user", "dbname"]
 
-    def _extra(self, name: str) -> str | None:
-        """A libpq parameter Airflow kept in the connection's extra (unknown URI query parameters)."""
-        extra = self.conn.extra_dejson or {}
-        if extra.get(name):
-            return str(extra[name])
-        return dict(parse_qsl(urlsplit(self.conn.get_uri()).query)).get(name)
+    def _fields(self) -> dict[str, str]:
+        return warehouse.fields(connections.get_connection(self.conn_id))
+
+    def can_claim_connection(self) -> bool:
+        try:
+            self._fields()
+        except (LookupError, ValueError):
+            return False
+        return True
 
     @property
     def profile(self) -> dict[str, Any | None]:
-        profile = super().profile
-        if not profile.get("host"):
-            profile["host"] = self._extra("host") or "127.0.0.1"
-        if not self.conn.port and self._extra("port"):
-            profile["port"] = int(self._extra("port"))
-        if not profile.get("user"):
-            profile["user"] = "postgres"
+        libpq = self._fields()
+        profile: dict[str, Any] = {"type": "postgres", "host": libpq["host"], "port": int(libpq["port"]),
+                                   "user": libpq["user"], "dbname": libpq["dbname"]}
+        if libpq.get("sslmode"):
+            profile["sslmode"] = libpq["sslmode"]
+        profile.update(self.profile_args)
         profile.setdefault("schema", "staging")  # a fallback only: every model names its SPEC schema
+        profile["password"] = self.get_env_var_format("password")  # the value travels in env_vars only
         return profile
 
     @property
     def env_vars(self) -> dict[str, str]:
-        env = {self.get_env_var_name("password"): str(self.get_dbt_value("password") or ""),
-               "PGOPTIONS": dbt.session_options()}
+        env = {self.get_env_var_name("password"): self._fields()["password"], "PGOPTIONS": dbt.session_options()}
         if self.disable_event_tracking:
             env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
             env["DO_NOT_TRACK"] = "1"

@@ -1,6 +1,6 @@
 """What `shipshape_reconcile`'s own tasks call (dbt runs through Cosmos): the quality gates, the
 corrections push and the alerts, against the warehouse of the `shipshape_warehouse` connection (or the
-embedded one).
+embedded one, when it runs): `shipshape.warehouse.url()`, which starts and bootstraps nothing.
 
 All of them judge at the run's one as-of (`shipshape.reconcile.as_of`), resolved by the DAG's first task.
 """
@@ -21,7 +21,7 @@ def resolve_as_of(dag_run: Any, data_interval_end: datetime | None) -> str:
     """The run's as-of as ISO text (the `as_of` task's XCom), by the rule of `shipshape.reconcile.as_of`."""
     events = [(getattr(e.asset, "uri", None), e.extra) for e in getattr(dag_run, "consumed_asset_events", None) or ()]
     moment, why = as_of_rule.resolve(asset_events=events, data_interval_end=data_interval_end,
-                                     run_after=getattr(dag_run, "run_after", None), warehouse_url=warehouse.up())
+                                     run_after=getattr(dag_run, "run_after", None), warehouse_url=warehouse.url())
     log.info("run %s (%s) judges as of %s: %s", getattr(dag_run, "run_id", "?"), getattr(dag_run, "run_type", "?"),
              moment.isoformat(), why)
     return moment.isoformat()
@@ -32,7 +32,7 @@ def quality_gate(suite: str, *, as_of: datetime, run_id: str) -> dict[str, Any]:
     the task fails and push_corrections does not run."""
     from shipshape.quality import run_gate
 
-    result = run_gate(suite, warehouse.up(), as_of=as_of, run_id=run_id)
+    result = run_gate(suite, warehouse.url(), as_of=as_of, run_id=run_id)
     log.info("%s", result.summary())
     return {"suite": suite, "success": result.success, "evaluated": len(result.outcomes),
             "data_docs": str(result.data_docs_index) if result.data_docs_index else None}
@@ -59,7 +59,7 @@ def push_corrections(*, run_id: str, as_of: datetime, apply: str | bool | None,
     from shipshape.corrections.push import push_corrections as push
     from shipshape.reconcile.params import apply_choice
 
-    url = warehouse.up()
+    url = warehouse.url()
     built = marts_as_of(url)
     if built - {as_of}:
         raise PlanOfAnotherRun(
