@@ -1,6 +1,6 @@
 """docker-compose.yaml stays in step with `make up` (no Docker engine here, so it is read, not run): the
 same settings, the same schedule, a Postgres metadata database, no example DAGs, DAGs unpaused, and a
-live sandbox started by a command the shipshape CLI accepts, writing the connections Airflow reads."""
+live sandbox started by a command the sandbox's CLI accepts, writing the connections Airflow reads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from shipshape.cli import parser
 from shipshape.ingest.schedule import DEFAULT_SCHEDULE, SCHEDULE_ENV
+from shipshape_sandbox.cli import parser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,9 +35,11 @@ def test_airflow_runs_with_the_settings_make_up_gives_it():
 
     sandbox = compose()["services"]["sandbox"]
     argv = shlex.split(sandbox["command"][-1].replace("$${", "${"))
-    assert argv[:3] == ["exec", "python", "-m"] and argv[3] == "shipshape.cli"
+    assert argv[:4] == ["exec", "python", "-m", "shipshape_sandbox"]
     args = parser().parse_args([a if not a.startswith("${") else "1" for a in argv[4:]])
+    assert args.func.__name__ == "cmd_sandbox_serve"
     assert args.live and str(args.connections_file) == path and args.advertise_url == "http://sandbox:8765"
     assert args.state is not None and str(args.state).startswith("/opt/airflow/.data/")
     for service in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
         assert compose()["services"][service]["depends_on"]["sandbox"]["condition"] == "service_healthy"
+

@@ -19,10 +19,12 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-# what the raw rows of a dump depend on: the world, the APIs serving it and the extraction landing it
-# (not sandbox/dump.py, which only runs them)
-_DUMP_CODE = ("sandbox", "sources", "ingest")
-_NOT_DUMP_CODE = ("sandbox/dump.py",)
+# what the raw rows of a dump depend on: the world and the APIs serving it (this package, but for the
+# benchmarks and dump.py, which only runs them) and the extraction landing it (the product's sources and
+# ingest), as folders under include/
+_DUMP_CODE = ("shipshape_sandbox", "shipshape/sources", "shipshape/ingest")
+_NOT_DUMP_CODE = ("shipshape_sandbox/benchmarks", "shipshape_sandbox/dump.py", "shipshape_sandbox/demo.py",
+                  "shipshape_sandbox/cli.py", "shipshape_sandbox/__main__.py")
 
 
 def scratch_database(server_url: str, prefix: str = "shipshape_bench") -> str:
@@ -45,13 +47,14 @@ def drop_database(url: str) -> None:
 
 
 def _dump_code_hash() -> str:
-    package = Path(__file__).resolve().parent.parent
+    include = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for folder in _DUMP_CODE:
-        for path in sorted((package / folder).rglob("*.py")):
-            if path.relative_to(package).as_posix() in _NOT_DUMP_CODE:
+        for path in sorted((include / folder).rglob("*.py")):
+            name = path.relative_to(include).as_posix()
+            if name.startswith(_NOT_DUMP_CODE):
                 continue
-            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -95,7 +98,7 @@ def raw_database(server_url: str, orders: int, seed: int, dump: Callable[[str], 
 
 def dumped_port(url: str) -> int | None:
     """The port the sandbox served the dump in ``url`` from (PayPal's links carry its address), so that a
-    later dump of the same world can use it again (see :func:`shipshape.sandbox.dump.dump_raw`)."""
+    later dump of the same world can use it again (see :func:`shipshape_sandbox.dump.dump_raw`)."""
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "select substring(payload::text from 'https?://[^/:\"]+:([0-9]+)/') from raw.paypal__trackers"

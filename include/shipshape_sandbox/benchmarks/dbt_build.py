@@ -1,12 +1,12 @@
 """The reconcile dbt project against one hand-written SQL statement, and its incremental run.
 
-    python -m shipshape.benchmarks.dbt_build --orders 100000 [--seed 7] [--advance-hours 2]
+    python -m shipshape_sandbox.benchmarks.dbt_build --orders 100000 [--seed 7] [--advance-hours 2]
         [--rounds run,build] [--no-full-run] [--unit-tests] [--no-default-settings]
         [--statement-timeout 1800] [--keep]
 
 1. **Raw tables**: builds the sandbox world and dumps it through the real extraction (``dump_raw``) into a
    database of its own on ``--server`` (default the system Postgres). The dump is kept as a template and
-   cloned by later runs of the same world (:func:`shipshape.benchmarks.raw_database`): it takes an hour at
+   cloned by later runs of the same world (:func:`shipshape_sandbox.benchmarks.raw_database`): it takes an hour at
    a million orders.
 2. **Full build**: ``dbt build`` as the pipeline runs it (seeds, models and their data tests; the unit tests
    only with ``--unit-tests``: :data:`shipshape.dbt.PIPELINE_FLAGS`) at the world clock, timed as a whole
@@ -44,10 +44,10 @@ from typing import Any
 import psycopg
 
 from shipshape import dbt, warehouse
-from shipshape.benchmarks import drop_database, dumped_port, raw_database
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.benchmarks import drop_database, dumped_port, raw_database
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
 
 SINGLE_STATEMENT = Path(__file__).with_name("reconcile_single_statement.sql")
 CODES = (

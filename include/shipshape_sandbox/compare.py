@@ -24,9 +24,9 @@ from typing import Any
 
 import psycopg
 
-from shipshape.sandbox.apis.paypal import CAPTURE_STATUS_CODES, PUBLISH_LAG
-from shipshape.sandbox.truth import ORDER_CODES, compute_truth, link, payment_status
-from shipshape.sandbox.world import World
+from shipshape_sandbox.apis.paypal import CAPTURE_STATUS_CODES, PUBLISH_LAG
+from shipshape_sandbox.truth import ORDER_CODES, compute_truth, link, payment_status
+from shipshape_sandbox.world import World
 
 # The codes that read "no PayPal payment (yet)" and wait out the publishing lag.
 WAITING_CODES = frozenset({"UNPAID_NOT_HELD", "SHIPPED_UNPAID", "AMOUNT_MISMATCH", "PAYMENT_MISSING"})

@@ -56,9 +56,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import (
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import (
     PayPalCapture,
     PayPalOrder,
     PayPalRefund,

@@ -1,8 +1,8 @@
 """The mismatch console at scale: each page's queries, and each page in a browser.
 
-    python -m shipshape.benchmarks.console --orders 100000 [--seed 7] [--server URL] [--no-browser] [--keep]
+    python -m shipshape_sandbox.benchmarks.console --orders 100000 [--seed 7] [--server URL] [--no-browser] [--keep]
 
-1. **Warehouse**: the world's raw dump (kept as a template and cloned, :func:`shipshape.benchmarks.raw_database`;
+1. **Warehouse**: the world's raw dump (kept as a template and cloned, :func:`shipshape_sandbox.benchmarks.raw_database`;
    the same template as ``benchmarks.dbt_build``), then ``dbt build`` as the pipeline runs it at the world
    clock, both gates (the raw gate judging a quarantined record, so the Data quality page has failures to
    show) and a dry-run push (the outbox's planned rows).
@@ -30,11 +30,11 @@ from pathlib import Path
 import psycopg
 
 from shipshape import dbt
-from shipshape.benchmarks import drop_database, raw_database
 from shipshape.console import RENDERED_JS, queries
 from shipshape.console.settings import ConsoleSettings, console_role_url
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
+from shipshape_sandbox.benchmarks import drop_database, raw_database
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -33,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import Tracker, TrackingDetail, iso
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import Tracker, TrackingDetail, iso
 
 API = "tracking"
 DEFAULT_PAGE_SIZE = 20

@@ -1,6 +1,6 @@
 """The sandbox process: one ASGI app serving all five APIs, plus `/_sandbox/*` control endpoints.
 
-Each API lives in `shipshape.sandbox.apis.<name>` and exposes `build(sandbox) -> list[BaseRoute]`, mounted
+Each API lives in `shipshape_sandbox.apis.<name>` and exposes `build(sandbox) -> list[BaseRoute]`, mounted
 under `/<name>`. Handlers are `async def` and never await while touching the world, so the event loop
 serialises every read and write without locks.
 """
@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from shipshape.sandbox.faults import FaultPolicy
-from shipshape.sandbox.live import LiveClock
-from shipshape.sandbox.world import World
+from shipshape_sandbox.faults import FaultPolicy
+from shipshape_sandbox.live import LiveClock
+from shipshape_sandbox.world import World
 
 API_NAMES = ("shopify", "stripe", "paypal", "shiphero", "tracking")
 SHOPIFY_API_VERSION = "2025-10"
@@ -157,7 +157,7 @@ class Sandbox:
         self.error_renderers[api] = renderer
 
     def advance(self, hours: float) -> dict[str, Any]:
-        from shipshape.sandbox import lifecycle
+        from shipshape_sandbox import lifecycle
 
         before = self.world.clock
         applied = lifecycle.advance(self.world, timedelta(hours=hours))
@@ -215,7 +215,7 @@ def _control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         return JSONResponse(sandbox.credentials.as_json())
 
     async def truth(request: Request) -> Response:
-        from shipshape.sandbox.truth import compute_truth
+        from shipshape_sandbox.truth import compute_truth
 
         return JSONResponse(compute_truth(sandbox.world))
 
@@ -287,7 +287,7 @@ def create_app(sandbox: Sandbox, apis: tuple[str, ...] = API_NAMES) -> Starlette
     """The ASGI app: every API under its prefix, and the control endpoints under /_sandbox."""
     routes: list[BaseRoute] = [Mount("/_sandbox", routes=_control_routes(sandbox))]
     for name in apis:
-        module = importlib.import_module(f"shipshape.sandbox.apis.{name}")
+        module = importlib.import_module(f"shipshape_sandbox.apis.{name}")
         routes.append(Mount(f"/{name}", routes=module.build(sandbox)))
     lifespan = None
     if sandbox.live is not None:

@@ -16,9 +16,10 @@ from typing import Any
 from shipshape.connections import Connection, parse
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.runner import run_stream
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import World
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import World
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 def sandbox_connections(base_url: str, credentials: dict[str, dict[str, str]],
                         **extra: Any) -> dict[str, Connection]:
     """The API connections (by conn_id) that point at a running sandbox, with `extra` added to each."""
-    from shipshape.cli import connection_env
-
     connections = {}
     for name, value in connection_env(base_url, credentials).items():
         conn_id = name.removeprefix("AIRFLOW_CONN_").lower()

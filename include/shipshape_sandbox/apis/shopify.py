@@ -101,9 +101,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.ratelimit import Bucket
-from shipshape.sandbox.world import (
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.ratelimit import Bucket
+from shipshape_sandbox.world import (
     ShopifyBulkOperation,
     ShopifyFulfillment,
     ShopifyInventoryLevel,
@@ -117,7 +117,7 @@ from shipshape.sandbox.world import (
 )
 
 if TYPE_CHECKING:
-    from shipshape.sandbox.server import Sandbox
+    from shipshape_sandbox.server import Sandbox
 
 API = "shopify"
 SUPPORTED_VERSIONS = ("2025-01", "2025-04", "2025-07", "2025-10", "2026-01")

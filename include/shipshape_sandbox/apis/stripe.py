@@ -34,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import (
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import (
     Address,
     StripeCharge,
     StripeDispute,
@@ -1372,7 +1372,7 @@ def _update_charge(api: _Api, ctx: Ctx, charge_id: str) -> tuple[int, dict, bool
             previous.update({k: before.get(k) for k in changed})
             state.extras[charge.id] = {**current, **changed}
     if previous:
-        from shipshape.sandbox import lifecycle
+        from shipshape_sandbox import lifecycle
 
         api.world.changed()
         event = lifecycle.stripe_event(api.world, "charge.updated", charge, previous)

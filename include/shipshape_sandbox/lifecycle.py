@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from shipshape.sandbox.world import (
+from shipshape_sandbox.world import (
     Address,
     PayPalCapture,
     PayPalOrder,

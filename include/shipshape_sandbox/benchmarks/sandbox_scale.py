@@ -1,6 +1,6 @@
 """How fast the sandbox is ready and how much memory it holds, at a small and a large world in one run.
 
-    python -m shipshape.benchmarks.sandbox_scale [--orders 100000] [--baseline 10000]
+    python -m shipshape_sandbox.benchmarks.sandbox_scale [--orders 100000] [--baseline 10000]
 
 Starts `shipshape sandbox serve` as a separate process for each size, times start to the first answer
 of /_sandbox/health, reads the process's peak RSS (VmHWM) once ready and again after serving the
@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from shipshape.sandbox.runner import free_port
+from shipshape_sandbox.runner import free_port
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -34,7 +34,7 @@ def measure(orders: int, seed: int) -> dict[str, float]:
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shipshape.cli", "sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
+        [sys.executable, "-m", "shipshape_sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
          "--port", str(port), "--rate-limits", "off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

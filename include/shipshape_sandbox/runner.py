@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from shipshape.sandbox.server import API_NAMES, Sandbox, create_app
+from shipshape_sandbox.server import API_NAMES, Sandbox, create_app
 
 
 def free_port(host: str = "127.0.0.1") -> int:

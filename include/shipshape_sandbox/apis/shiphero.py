@@ -55,10 +55,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import (
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import (
     Address,
     ShipHeroHolds,
     ShipHeroLineItem,
@@ -1258,7 +1258,7 @@ MUTATION_RESOLVERS: dict[str, Callable[..., Any]] = {
 @cache
 def schema() -> GraphQLSchema:
     """ShipHero's schema subset, with the sandbox's resolvers and ISODateTime parsing attached."""
-    sdl = resources.files("shipshape.sandbox.apis").joinpath("shiphero_schema.graphql").read_text()
+    sdl = resources.files("shipshape_sandbox.apis").joinpath("shiphero_schema.graphql").read_text()
     built = build_schema(sdl)
     iso = built.type_map["ISODateTime"]
     iso.parse_value = iso.coerce_input_value = _parse_dt  # type: ignore[method-assign]

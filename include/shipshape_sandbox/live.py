@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipshape.sandbox.world import World
+from shipshape_sandbox.world import World
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class LiveClock:
 
     def catch_up(self, world: World, now: datetime | None = None) -> int:
         """Move the world's clock to `now` (never back); returns the events applied."""
-        from shipshape.sandbox import lifecycle
+        from shipshape_sandbox import lifecycle
 
         now = now or datetime.now(UTC)
         world.pace = self.speed

@@ -1,6 +1,6 @@
 """Ingest throughput against a bare fetch of the same pages, and ingest memory at two world sizes.
 
-    python -m shipshape.benchmarks.ingest [--orders 100000] [--baseline 10000]
+    python -m shipshape_sandbox.benchmarks.ingest [--orders 100000] [--baseline 10000]
 
 For each size, in a child process of its own (so peak RSS is that size's): a sandbox is served by a
 separate `shipshape sandbox serve` process (rate limits off), then
@@ -27,13 +27,13 @@ from datetime import datetime, timedelta
 import httpx
 import psycopg
 
-from shipshape.benchmarks import drop_database, scratch_database
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.runner import free_port
+from shipshape_sandbox.benchmarks import drop_database, scratch_database
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.runner import free_port
 
 
 def _connections(base: str) -> dict:
@@ -76,7 +76,7 @@ def _peak_rss_mb() -> float:
 def child(orders: int, seed: int, server_url: str) -> dict:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "shipshape.cli", "sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
+        [sys.executable, "-m", "shipshape_sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
          "--port", str(port), "--rate-limits", "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     rows = []
     for n in (args.baseline, args.orders):
-        out = subprocess.run([sys.executable, "-m", "shipshape.benchmarks.ingest", "--child", str(n), "--seed",
+        out = subprocess.run([sys.executable, "-m", "shipshape_sandbox.benchmarks.ingest", "--child", str(n), "--seed",
                               str(args.seed), "--database", args.database], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"{'orders':>8} {'records':>9} {'bare fetch s':>13} {'ingest s':>9} {'records/s':>10} {'ingest/fetch':>13} "

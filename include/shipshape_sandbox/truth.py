@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shipshape.sandbox.world import (
+from shipshape_sandbox.world import (
     Address,
     PayPalCapture,
     ShipHeroOrder,

@@ -1,6 +1,6 @@
 """One `shipshape_reconcile` DAG run under Airflow's `dag.test()`, timed: the demo's second round.
 
-    python -m shipshape.benchmarks.reconcile_dag [--orders 2000] [--seed 7] [--threads 2,4,8] [--repeat 1]
+    python -m shipshape_sandbox.benchmarks.reconcile_dag [--orders 2000] [--seed 7] [--threads 2,4,8] [--repeat 1]
         [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 What `shipshape demo` does, on a database of its own on ``--server``: the sandbox world (rate limits
@@ -30,7 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from shipshape import demo, warehouse
+from shipshape import warehouse
+from shipshape_sandbox import demo
 
 
 def _with_db(url: str, name: str) -> str:
@@ -94,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
                         or "postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
 
-    from shipshape.cli import connection_env
     from shipshape.dbt import PIPELINE_FLAGS as dbt_flags
     from shipshape.dbt import run as _dbt_run
 
     def dbt_build(*, args, **kwargs):
         return _dbt_run(["build", *args], **kwargs)
-    from shipshape.sandbox.generate import build_world
-    from shipshape.sandbox.runner import running
-    from shipshape.sandbox.server import Sandbox
+    from shipshape_sandbox.connections import connection_env
+    from shipshape_sandbox.generate import build_world
+    from shipshape_sandbox.runner import running
+    from shipshape_sandbox.server import Sandbox
 
     tag = uuid.uuid4().hex[:8]
     template = f"shipshape_bench_dag_{tag}"

@@ -1,6 +1,6 @@
 """Ingest under the sandbox's real rate limits, against the least time those limits allow.
 
-    python -m shipshape.benchmarks.ingest_rate_limited [--orders 5000] [--seed 7]
+    python -m shipshape_sandbox.benchmarks.ingest_rate_limited [--orders 5000] [--seed 7]
 
 Two `shipshape sandbox serve` processes over the same world (seed 7): one with rate limits off, one with
 the real limits. Against each, every stream is ingested into a fresh database, every stream in a process
@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from shipshape.benchmarks import drop_database, scratch_database
+from shipshape_sandbox.benchmarks import drop_database, scratch_database
 
 SOURCES = ("shopify", "stripe", "paypal", "shiphero", "tracking")
 TARGET = 1.15
@@ -41,11 +41,11 @@ TARGET = 1.15
 
 # --------------------------------------------------------------------------------------------- setup
 def _serve(orders: int, seed: int, rate_limits: str) -> tuple[subprocess.Popen, str, datetime]:
-    from shipshape.sandbox.runner import free_port
+    from shipshape_sandbox.runner import free_port
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "shipshape.cli", "sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
+        [sys.executable, "-m", "shipshape_sandbox", "serve", "--orders", str(orders), "--seed", str(seed),
          "--port", str(port), "--rate-limits", rate_limits], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -61,7 +61,7 @@ def _serve(orders: int, seed: int, rate_limits: str) -> tuple[subprocess.Popen, 
 def _connections(base: str, extras: dict[str, dict]) -> dict:
     """The sandbox's connections, with `extras` added per connection id (PayPal and the tracker API
     publish no limit: a deployment sets its account's, as the benchmark sets the sandbox's)."""
-    from shipshape.sandbox.dump import sandbox_connections
+    from shipshape_sandbox.dump import sandbox_connections
 
     creds = httpx.get(f"{base}/_sandbox/credentials", timeout=30).json()
     connections = sandbox_connections(base, creds)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from shipshape.sandbox import lifecycle as lc
-from shipshape.sandbox.lifecycle import action
-from shipshape.sandbox.world import (
+from shipshape_sandbox import lifecycle as lc
+from shipshape_sandbox.lifecycle import action
+from shipshape_sandbox.world import (
     Address,
     ShipHeroWarehouseProduct,
     ShopifyInventoryItem,

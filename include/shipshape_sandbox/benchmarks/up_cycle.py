@@ -1,7 +1,7 @@
 """`make up` measured: how long until the UI answers with both DAGs parsed, and how long one scheduled
 cycle takes in the real scheduler (an ingest run, then the reconcile run its Assets start).
 
-    python -m shipshape.benchmarks.up_cycle [--server-url postgresql://postgres@127.0.0.1:5432/postgres]
+    python -m shipshape_sandbox.benchmarks.up_cycle [--server-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--orders 2000] [--speed 12] [--cycles 3]
 
 It runs `shipshape.up.Stack` (what `make up` runs) on free ports with its warehouse and metadata in
@@ -21,7 +21,7 @@ import os
 import time
 from datetime import timedelta
 
-from shipshape.benchmarks import drop_database, scratch_database
+from shipshape_sandbox.benchmarks import drop_database, scratch_database
 
 
 def main(argv: list[str] | None = None) -> int:
