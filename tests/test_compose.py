@@ -1,6 +1,7 @@
 """docker-compose.yaml stays in step with `make up` (no Docker engine here, so it is read, not run): the
 same settings, the same schedule, a Postgres metadata database, no example DAGs, DAGs unpaused, and a
-live sandbox started by a command the sandbox's CLI accepts, writing the connections Airflow reads."""
+live sandbox started by a command the sandbox's CLI accepts, writing the connections Airflow reads; and the
+Airflow services carry the product only (the sandbox's package is mounted into the sandbox service alone)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,15 @@ def test_airflow_runs_with_the_settings_make_up_gives_it():
     for service in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
         assert compose()["services"][service]["depends_on"]["sandbox"]["condition"] == "service_healthy"
 
+
+def test_the_airflow_services_carry_the_product_only():
+    common = compose()["x-airflow-common"]["volumes"]
+    mounted = {volume.removeprefix("${AIRFLOW_PROJ_DIR:-.}/").split(":")[0] for volume in common}
+    assert "include/shipshape" in mounted
+    assert not any(m == "include" or m.startswith("include/shipshape_sandbox") for m in mounted), mounted
+    sandbox = compose()["services"]["sandbox"]
+    assert any(v.endswith("include/shipshape_sandbox:/opt/airflow/include/shipshape_sandbox")
+               for v in sandbox["volumes"])
+    for name, service in compose()["services"].items():
+        if name != "sandbox" and "volumes" in service:
+            assert not any("shipshape_sandbox" in v for v in service["volumes"]), name

@@ -3,6 +3,8 @@
 - No module of the product imports the sandbox, at any depth (inside functions too): the product's
   runtime requirements and its Airflow image carry no fake.
 - The product's imports form no circle: at module level, nor counting the imports made inside functions.
+- pyproject.toml's dependency groups (the product, the `sandbox` extra, the `dev` extra) are the groups
+  requirements.txt installs, pin for pin, so the two cannot drift apart.
 - The sandbox's CLI commands reach the product's CLI through the `shipshape.commands` entry points.
 
 Read with `ast`, nothing is imported: a test that imported the product would prove nothing about code
@@ -142,6 +144,47 @@ def test_the_check_sees_a_circle_and_a_sandbox_import(tmp_path, monkeypatch):
     assert _cycles(_graph(module_level_only=True)) == []
     assert _cycles(_graph(module_level_only=False)) == [["shipshape.a", "shipshape.b"]]
     assert ("shipshape_sandbox.server", 2, False) in imports(package / "b.py")
+
+
+# ------------------------------------------------------------------------------------- dependencies
+def _name(requirement: str) -> str:
+    return re.split(r"[\[=<>~! ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def requirements_groups() -> dict[str, list[str]]:
+    """requirements.txt's pins by group: the product until `# --- the sandbox`, then the sandbox until
+    `# --- development`, then dev (its header says so)."""
+    groups: dict[str, list[str]] = {"product": [], "sandbox": [], "dev": []}
+    group = "product"
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if line.startswith("# --- the sandbox"):
+            group = "sandbox"
+        elif line.startswith("# --- development"):
+            group = "dev"
+        elif line.strip() and not line.startswith("#"):
+            groups[group].append(line.strip())
+    return groups
+
+
+def test_pyproject_groups_are_requirements_txt_groups():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {"product": project["dependencies"], **project["optional-dependencies"]}
+    assert {k: sorted(v) for k, v in declared.items()} == {k: sorted(v) for k, v in requirements_groups().items()}
+
+
+def test_the_product_depends_on_none_of_the_sandbox_group():
+    """The sandbox group holds nothing the product imports (third-party top-level imports of the product,
+    mapped to the distributions that provide them, checked against the group's names)."""
+    from importlib.metadata import packages_distributions
+
+    provides = packages_distributions()
+    sandbox = {_name(r) for r in requirements_groups()["sandbox"]}
+    used = set()
+    for path in product_modules().values():
+        for module, _, _ in imports(path):
+            top = module.split(".")[0]
+            used |= {d.lower().replace("_", "-") for d in provides.get(top, [])}
+    assert not used & sandbox, f"the product imports what only the sandbox group installs: {used & sandbox}"
 
 
 def test_the_sandbox_commands_are_entry_points_of_the_sandbox():
