@@ -187,6 +187,12 @@ def test_the_product_depends_on_none_of_the_sandbox_group():
     assert not used & sandbox, f"the product imports what only the sandbox group installs: {used & sandbox}"
 
 
+def test_a_built_distribution_carries_the_product_only():
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert find["where"] == ["include"]
+    assert all(pattern == "shipshape" or pattern.startswith("shipshape.") for pattern in find["include"])
+
+
 def test_the_sandbox_commands_are_entry_points_of_the_sandbox():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     commands = project["entry-points"]["shipshape.commands"]

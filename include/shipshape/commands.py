@@ -9,6 +9,7 @@ the installed package metadata: `pip install -e '.[sandbox]'` (or `make install`
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from importlib.util import find_spec
 
 GROUP = "shipshape.commands"
 
@@ -23,8 +24,10 @@ OPTIONAL = {
 
 
 def installed() -> dict[str, EntryPoint]:
-    """The installed `shipshape.commands` entry points by command name (nothing is imported yet)."""
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    """The `shipshape.commands` entry points by command name whose package is there (nothing is imported
+    yet). A built distribution carries the product alone but still declares the sandbox's commands (one
+    pyproject.toml), so an entry point counts only when its top-level package can be found."""
+    return {ep.name: ep for ep in entry_points(group=GROUP) if find_spec(ep.module.partition(".")[0]) is not None}
 
 
 def available(name: str) -> bool:
