@@ -1,7 +1,10 @@
 # shipshape: entry points. `make demo` and `make test` are all a newcomer needs.
 #
 # The virtualenv is .venv (Python 3.11). `install` is idempotent: a stamp file records a finished
-# install and is only redone when requirements.txt, constraints.txt or pyproject.toml change.
+# install and is only redone when requirements.txt, constraints.txt or pyproject.toml change. It installs
+# every group of requirements.txt (the product, the sandbox, dev), then the project itself editable with
+# its `sandbox` and `dev` extras and --no-deps (the pins came from requirements.txt): both packages,
+# shipshape and shipshape_sandbox, and the entry points by which the sandbox adds its CLI commands.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -41,7 +44,7 @@ $(BIN)/python:
 $(STAMP): requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	@echo "installing pinned dependencies into $(VENV) (a minute or so the first time)"
 	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps -e .
+	$(BIN)/python -m pip install $(PIP_FLAGS) --no-deps -e '.[sandbox,dev]'
 	@touch $@
 
 venv install: $(STAMP)

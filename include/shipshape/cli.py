@@ -1,16 +1,16 @@
-"""The `shipshape` command: the warehouse, the sandbox, and the demo.
+"""The `shipshape` command: the warehouse, the real Airflow, the console, dbt; and the sandbox's commands.
 
     shipshape warehouse up|down|status
-    shipshape sandbox serve --orders N --seed S [--port 8765] [--faults none|flaky|hostile] [--rate-limits real|off]
-                            [--live [--speed 60]]   # the clock follows the wall clock
-    shipshape sandbox connections --port P        # AIRFLOW_CONN_* lines for a running sandbox
-    shipshape sandbox advance --hours H [--port P]
-    shipshape sandbox truth [--port P]             # summary of the running sandbox's ground truth
-    shipshape sandbox dump-raw --orders N --seed S  # a world straight into the raw tables
-    shipshape demo                                 # ingest + reconcile against the sandbox
     shipshape up [--speed 60] / shipshape down      # the real Airflow, live sandbox, until Ctrl-C
     shipshape console [--address A] [--port P]     # the mismatch console (Streamlit) on the warehouse
     shipshape dbt [--as-of T] <dbt args>           # dbt on dbt_project/ against the warehouse
+    shipshape sandbox serve|connections|advance|truth|dump-raw ...   # from the sandbox package
+    shipshape demo                                 # ingest + reconcile against the sandbox (idem)
+
+Other packages add commands through the `shipshape.commands` entry point group: each entry point is
+named after its command and is a function `(subparsers, name)` that adds it. The sandbox
+(`shipshape_sandbox`, the project's `sandbox` extra) adds `sandbox` and `demo` this way, so the product
+never imports it; without it those two commands say how to install it (`shipshape.commands`).
 """
 
 from __future__ import annotations
@@ -19,155 +19,8 @@ import argparse
 import json
 import logging
 import sys
-import time
-import urllib.request
-from collections import Counter
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-DEFAULT_PORT = 8765
 log = logging.getLogger("shipshape")
-
-
-def _parse_start(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError("give the start with a time zone, e.g. 2026-11-01T12:00:00Z")
-    return parsed
-
-
-def _fetch(url: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
-    except OSError as exc:
-        raise SystemExit(f"shipshape: no sandbox answered at {url} ({exc}); start one with `shipshape sandbox serve`") from None
-
-
-# ------------------------------------------------------------------------------------------ sandbox
-def connection_env(base_url: str, credentials: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The AIRFLOW_CONN_* variables that point every API connection of SPEC.md at a sandbox.
-
-    JSON-form Airflow connections: `schema` is the URL scheme, `extra.base_path` the prefix the sandbox
-    serves the API under (empty for the real service), and `extra.sandbox` marks the connection as the
-    local sandbox, where push_corrections applies by default (with a loopback host; see
-    shipshape.corrections.writers.is_sandbox)."""
-    from urllib.parse import urlsplit
-
-    from shipshape.sandbox.server import SHOPIFY_API_VERSION
-
-    parts = urlsplit(base_url)
-
-    def conn(name: str, login: str | None, password: str, **extra: str) -> str:
-        body = {
-            "conn_type": "http",
-            "host": parts.hostname,
-            "port": parts.port,
-            "schema": parts.scheme,
-            "login": login,
-            "password": password,
-            "extra": {"base_path": f"/{name}", "sandbox": True, **extra},
-        }
-        return json.dumps(body, separators=(",", ":"))
-
-    return {
-        "AIRFLOW_CONN_SHOPIFY_DEFAULT": conn(
-            "shopify", None, credentials["shopify"]["access_token"], api_version=SHOPIFY_API_VERSION
-        ),
-        "AIRFLOW_CONN_STRIPE_DEFAULT": conn("stripe", None, credentials["stripe"]["secret_key"]),
-        "AIRFLOW_CONN_PAYPAL_DEFAULT": conn(
-            "paypal", credentials["paypal"]["client_id"], credentials["paypal"]["client_secret"]
-        ),
-        "AIRFLOW_CONN_SHIPHERO_DEFAULT": conn(
-            "shiphero", credentials["shiphero"]["username"], credentials["shiphero"]["password"]
-        ),
-        "AIRFLOW_CONN_TRACKING_DEFAULT": conn("tracking", None, credentials["tracking"]["api_key"]),
-    }
-
-
-def summarise_truth(truth: dict[str, Any]) -> dict[str, Any]:
-    by_code = Counter(code for order in truth["orders"] for code in order["codes"])
-    flagged = sum(1 for order in truth["orders"] if order["codes"])
-    return {
-        "as_of": truth["as_of"],
-        "orders": len(truth["orders"]),
-        "orders_with_a_mismatch": flagged,
-        "by_code": dict(sorted(by_code.items())),
-        "orphan_payments": len(truth["orphan_payments"]),
-        "inventory_mismatches": len(truth["inventory_mismatches"]),
-    }
-
-
-def build_sandbox(args: argparse.Namespace):
-    from shipshape.sandbox.generate import DEFAULT_START, build_world
-    from shipshape.sandbox.live import LiveClock, load_world, now_minute
-    from shipshape.sandbox.server import Sandbox
-
-    started = time.monotonic()
-    state = getattr(args, "state", None)
-    live = LiveClock(speed=args.speed, state_path=state) if getattr(args, "live", False) else None
-    if live is not None and args.start is not None:
-        raise SystemExit("--live builds a world whose history ends now: leave out --start")
-    world = load_world(state) if live is not None and state is not None else None
-    if world is not None:
-        log.info("loaded the world kept in %s (clock %s); catching up to now", state, world.clock.isoformat())
-        live.catch_up(world)
-    else:
-        log.info("building a world of %d orders (seed %d)…", args.orders, args.seed)
-        world = build_world(args.orders, seed=args.seed,
-                            start=args.start or (now_minute() if live else DEFAULT_START))
-    log.info("world ready in %.1f s, clock at %s%s", time.monotonic() - started, world.clock.isoformat(),
-             f" (live, following the wall clock at {live.speed:g}x activity)" if live else "")
-    return Sandbox(world, faults=args.faults, rate_limits=args.rate_limits,
-                   base_url=f"http://{args.host}:{args.port}", live=live)
-
-
-def connections_file(base_url: str, credentials: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """The API connections to a sandbox in the JSON form of Airflow's LocalFilesystemBackend (conn_id ->
-    fields), for a deployment that reads connections from a file (docker-compose.yaml)."""
-    return {name.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value)
-            for name, value in connection_env(base_url, credentials).items()}
-
-
-def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    from shipshape.sandbox.runner import serve
-
-    sandbox = build_sandbox(args)
-    if args.connections_file is not None:
-        advertised = args.advertise_url or f"http://{args.host}:{args.port}"
-        args.connections_file.parent.mkdir(parents=True, exist_ok=True)
-        args.connections_file.write_text(json.dumps(connections_file(advertised, sandbox.credentials.as_json()),
-                                                    indent=2))
-        args.connections_file.chmod(0o600)
-        log.info("wrote the API connections to %s (for Airflow's LocalFilesystemBackend)", args.connections_file)
-    clock = f"live at {args.speed:g}x" if args.live else "moves with `shipshape sandbox advance`"
-    print(f"sandbox serving on http://{args.host}:{args.port} (faults={args.faults}, rate limits={args.rate_limits},"
-          f" clock {clock});"
-          f" `shipshape sandbox connections --port {args.port}` prints the Airflow connections", flush=True)
-    serve(sandbox, host=args.host, port=args.port)
-    return 0
-
-
-def cmd_sandbox_connections(args: argparse.Namespace) -> int:
-    base = f"http://{args.host}:{args.port}"
-    credentials = _fetch(f"{base}/_sandbox/credentials")
-    for name, value in connection_env(base, credentials).items():
-        print(f"export {name}='{value}'")
-    return 0
-
-
-def cmd_sandbox_advance(args: argparse.Namespace) -> int:
-    result = _fetch(f"http://{args.host}:{args.port}/_sandbox/advance?hours={args.hours}", method="POST")
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def cmd_sandbox_truth(args: argparse.Namespace) -> int:
-    truth = _fetch(f"http://{args.host}:{args.port}/_sandbox/truth")
-    print(json.dumps(truth if args.full else summarise_truth(truth), indent=2))
-    return 0
 
 
 # ---------------------------------------------------------------------------------------- warehouse
@@ -240,70 +93,6 @@ def cmd_console(args: argparse.Namespace) -> int:
         return 0
 
 
-# --------------------------------------------------------------------------------------------- demo
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The pipeline end to end against the sandbox, twice: ingest -> reconcile (dbt, the quality gates,
-    push_corrections applying the plan to the sandbox); then the sandbox's clock moves on an hour and it
-    runs again, so the corrections show up as mismatches gone. Prints what landed, the mismatches by
-    code against the sandbox's truth, and the actions applied."""
-    from shipshape import demo, warehouse
-    from shipshape.sandbox.runner import running
-    from shipshape.sandbox.truth import compute_truth
-
-    configured = warehouse.resolve_url()
-    if configured:
-        url = configured
-        print("note: AIRFLOW_CONN_SHIPSHAPE_WAREHOUSE is set, so the demo uses that database as it is; on a "
-              "database an earlier demo used, the corrections it applied are not sent again")
-    else:
-        url = demo.fresh_demo_database(warehouse.start_embedded())
-    warehouse.bootstrap(url)  # here, once: the DAGs' tasks only look the warehouse up
-    print(f"warehouse: {warehouse.mask_url(url)}")
-    args.host = "127.0.0.1"
-    sandbox = build_sandbox(args)
-    with running(sandbox, port=args.port) as base:
-        world = sandbox.world
-        print(f"sandbox:   {base} (seed {args.seed}, {args.orders} orders, clock {world.clock.isoformat()})")
-        # the reconcile DAG's dbt (Cosmos) reads the warehouse from the Airflow connection, so the embedded
-        # warehouse is handed to Airflow as `shipshape_warehouse` too
-        demo.configure_airflow(warehouse.project_root() / ".data" / "airflow", demo.dags_folder(),
-                               {**connection_env(base, sandbox.credentials.as_json()), warehouse.CONN_ENV: url})
-        for round_ in (1, 2):
-            if round_ == 2:
-                sandbox.advance(1)
-                print(f"\n===== the sandbox's clock moves on an hour, to {world.clock.isoformat()}: new orders "
-                      "arrive, and the corrections applied above are now in the systems =====")
-            truth = summarise_truth(compute_truth(world))
-            print(f"\nthe sandbox's ground truth: {truth['orders_with_a_mismatch']} of {truth['orders']} orders "
-                  f"disagree somewhere; {truth['orphan_payments']} orphan payments; "
-                  f"{truth['inventory_mismatches']} SKUs out of sync")
-            print(f"\nrunning shipshape_ingest for the hour ending {world.clock.isoformat()} (Airflow dag.test) …",
-                  flush=True)
-            state, _ = demo.run_dag("shipshape_ingest", world.clock)
-            print(f"shipshape_ingest: {state}")
-            demo.print_raw_counts(url)
-            requests = sandbox.stats.as_json()
-            print(f"\nsandbox served {requests['requests_total']} requests so far "
-                  f"({requests['throttled_total']} throttled)")
-            if state != "success":
-                return 1
-            # Asset-scheduled, but dag.test() runs it for a logical date: the same as-of as the ingest run
-            print(f"\nrunning shipshape_reconcile as of {world.clock.isoformat()}: one dbt build through Cosmos "
-                  "(watcher mode: a task per model reports it), the quality gates, push_corrections …", flush=True)
-            state, run_id = demo.run_dag("shipshape_reconcile", world.clock)
-            print(f"shipshape_reconcile: {state}")
-            demo.print_mismatches(url, truth)
-            demo.print_quality(url)
-            demo.print_corrections(url, run_id)
-            if state != "success":
-                return 1
-        after = summarise_truth(compute_truth(world))
-        writes = sandbox.stats.as_json()["mutations_applied"]
-        print(f"\nafter the second push the sandbox's truth has {after['orders_with_a_mismatch']} orders that "
-              f"disagree; writes the sandbox applied over both runs: {writes}")
-    return 0
-
-
 # ---------------------------------------------------------------------------------------------- dbt
 def cmd_dbt(args: argparse.Namespace) -> int:
     """dbt on shipshape's project against the warehouse (the shipshape_warehouse connection, else the
@@ -326,30 +115,34 @@ def cmd_dbt(args: argparse.Namespace) -> int:
         return 2
 
 
-def cmd_sandbox_dump_raw(args: argparse.Namespace) -> int:
-    from shipshape import demo, warehouse
-    from shipshape.sandbox.dump import dump_raw
+# ----------------------------------------------------------------------------- other packages' commands
+def _missing(name: str, why: str):
+    def cmd(args: argparse.Namespace) -> int:
+        print(f"shipshape {name}: not available here; {why}", file=sys.stderr)
+        return 2
 
-    url = warehouse.up()  # the configured warehouse, else the embedded one; bootstrapped
-    sandbox = build_sandbox(args)
-    started = time.monotonic()
-    results = dump_raw(sandbox.world, url)
-    print(f"dumped {sum(r['fetched'] for r in results)} records into {warehouse.mask_url(url)} "
-          f"in {time.monotonic() - started:.1f} s")
-    demo.print_raw_counts(url)
-    return 0
+    return cmd
+
+
+def _add_entry_point_commands(sub) -> None:
+    from shipshape import commands
+
+    found = commands.installed()
+    for name in sorted(set(found) | set(commands.OPTIONAL)):
+        help_, install = commands.OPTIONAL.get(name, ("", ""))
+        if name in found:
+            try:
+                found[name].load()(sub, name)
+                continue
+            except ImportError as exc:  # installed metadata, but the code or a dependency is gone
+                install = f"{found[name].value} does not import ({exc}); {install or 'reinstall it'}"
+        # takes any arguments, --help too (no option prefix), and answers each with how to install it
+        stub = sub.add_parser(name, help=f"{help_} (not installed)", add_help=False, prefix_chars="\0")
+        stub.add_argument("rest", nargs="*")
+        stub.set_defaults(func=_missing(name, install))
 
 
 # --------------------------------------------------------------------------------------------- main
-def _sandbox_world_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--orders", type=int, default=2000, help="orders in the world (default 2000)")
-    p.add_argument("--seed", type=int, default=7, help="world seed: same seed, same world (default 7)")
-    p.add_argument("--faults", choices=("none", "flaky", "hostile"), default="none")
-    p.add_argument("--rate-limits", choices=("real", "off"), default="real", dest="rate_limits")
-    p.add_argument("--start", type=_parse_start, default=None,
-                   help="the world's clock once built, ISO 8601 with zone (default 2026-11-01T12:00:00Z)")
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="shipshape", description=__doc__.split("\n\n")[0])
     top.add_argument("-v", "--verbose", action="store_true")
@@ -358,40 +151,6 @@ def parser() -> argparse.ArgumentParser:
     wh = sub.add_parser("warehouse", help="start, stop or inspect the warehouse")
     wh.add_argument("action", choices=("up", "down", "status"))
     wh.set_defaults(func=cmd_warehouse)
-
-    sb = sub.add_parser("sandbox", help="the local stand-in for all five APIs")
-    sbs = sb.add_subparsers(dest="sandbox_command", required=True)
-    serve = sbs.add_parser("serve", help="build a world and serve it")
-    _sandbox_world_args(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--live", action="store_true",
-                       help="the world's history ends now and its clock follows the wall clock")
-    serve.add_argument("--speed", type=float, default=1.0,
-                       help="with --live: store activity per real time (60: an hour of orders per minute)")
-    serve.add_argument("--state", type=Path, default=None,
-                       help="with --live: keep the world in this file and resume it on the next start")
-    serve.add_argument("--connections-file", type=Path, default=None,
-                       help="write the API connections here, as Airflow's LocalFilesystemBackend reads them")
-    serve.add_argument("--advertise-url", default=None,
-                       help="the address other hosts reach the sandbox at (default http://HOST:PORT)")
-    serve.set_defaults(func=cmd_sandbox_serve)
-    dump = sbs.add_parser("dump-raw", help="write a sandbox world straight into the raw tables")
-    _sandbox_world_args(dump)
-    dump.set_defaults(func=cmd_sandbox_dump_raw, host="127.0.0.1", port=0, faults="none", rate_limits="off")
-    for name, func, help_ in (
-        ("connections", cmd_sandbox_connections, "print AIRFLOW_CONN_* lines for a running sandbox"),
-        ("advance", cmd_sandbox_advance, "move a running sandbox's clock forward"),
-        ("truth", cmd_sandbox_truth, "a running sandbox's ground truth (summary, or --full)"),
-    ):
-        p = sbs.add_parser(name, help=help_)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=DEFAULT_PORT)
-        if name == "advance":
-            p.add_argument("--hours", type=float, required=True)
-        if name == "truth":
-            p.add_argument("--full", action="store_true")
-        p.set_defaults(func=func)
 
     up = sub.add_parser("up", help="the real Airflow on the warehouse against a live sandbox, until Ctrl-C")
     up.add_argument("--orders", type=int, default=2000, help="orders in a new sandbox world (default 2000)")
@@ -413,15 +172,6 @@ def parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop what `shipshape up` started (from another shell)")
     down.set_defaults(func=cmd_down)
 
-    demo = sub.add_parser("demo", help="run the sandboxed pipeline end to end")
-    _sandbox_world_args(demo)
-    # A fixed port by default: PayPal's payloads carry absolute links, so a rerun on another port would store
-    # new versions of unchanged records.
-    demo.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"sandbox port (default {DEFAULT_PORT})")
-    # Real limits make a first load wait on ShipHero's credits (about 7 min for 2000 orders): the demo
-    # shows the pipeline, the tests and benchmarks show the throttling. `--rate-limits real` to see it.
-    demo.set_defaults(func=cmd_demo, rate_limits="off")
-
     dbt_ = sub.add_parser("dbt", help="run dbt on the project against the warehouse (e.g. shipshape dbt build)",
                           description="Any dbt command line, run on dbt_project/ against the warehouse. "
                           "`shipshape dbt manifest` rewrites dbt_project/manifest.json.")
@@ -429,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
                       help="the as_of var (timestamptz, e.g. 2026-11-01T12:00:00Z; default dbt_project.yml's)")
     dbt_.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt command and arguments")
     dbt_.set_defaults(func=cmd_dbt)
+
+    _add_entry_point_commands(sub)
     return top
 
 

@@ -5,8 +5,10 @@ It starts, in order, and stops in reverse:
 
 1. **the warehouse**: the `shipshape_warehouse` connection when set, else the embedded PostgreSQL
    (started here, and stopped again on the way out if it was not already running);
-2. **a live sandbox** (unless every API connection is configured): its world's history ends now and its
-   clock follows the wall clock (`shipshape.sandbox.live`), kept in `.data/sandbox/world.pickle`
+2. **a live sandbox** (unless every API connection is configured): `shipshape sandbox serve --live` as a
+   child process (the command the sandbox package adds to the CLI; this module does not import it),
+   which writes the API connections to `.data/sandbox/connections.json`; its world's history ends now
+   and its clock follows the wall clock, kept in `.data/sandbox/world.pickle`
    between runs; `--speed` compresses its activity, and the ingest schedule follows (every minute at
    `--speed 60`) unless `SHIPSHAPE_INGEST_SCHEDULE` says otherwise;
 3. **the mismatch console** (`shipshape.console`), reading the warehouse as its read-only role, on
@@ -158,14 +160,22 @@ class Sandbox:
         self.log_path = settings.data_dir / "sandbox" / "sandbox.log"
         self.popen: subprocess.Popen | None = None
         self.url = f"http://{settings.host}:{settings.sandbox_port}"
+        self.connections_path = settings.data_dir / "sandbox" / "connections.json"
 
     def start(self, timeout: float = 180) -> None:
+        from shipshape import commands
+
+        if not commands.available("sandbox"):
+            raise UpError("no sandbox to run the API connections against: configure all five "
+                          f"({', '.join(API_CONNECTIONS)}) or install the sandbox; {commands.SANDBOX_INSTALL}")
         s = self.settings
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.connections_path.unlink(missing_ok=True)  # the child writes it before it answers /health
         argv = [sys.executable, "-m", "shipshape.cli", "sandbox", "serve", "--live", "--speed", f"{s.speed:g}",
                 "--orders", str(s.orders), "--seed", str(s.seed), "--rate-limits", s.rate_limits,
                 "--host", s.host, "--port", str(s.sandbox_port),
-                "--state", str(s.data_dir / "sandbox" / "world.pickle")]
+                "--state", str(s.data_dir / "sandbox" / "world.pickle"),
+                "--connections-file", str(self.connections_path)]
         log_file = self.log_path.open("ab")
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                                       start_new_session=True)
@@ -180,8 +190,14 @@ class Sandbox:
             time.sleep(0.5)
         raise UpError(f"the sandbox did not answer on {self.url} within {timeout:.0f} s; its log: {self.log_path}")
 
-    def credentials(self) -> dict[str, dict[str, str]]:
-        return httpx.get(f"{self.url}/_sandbox/credentials", timeout=10).json()
+    def connection_env(self) -> dict[str, str]:
+        """The AIRFLOW_CONN_* variables for the API connections the sandbox wrote (Airflow's
+        LocalFilesystemBackend form: conn_id -> fields)."""
+        from shipshape.connections import env_var
+
+        connections = json.loads(self.connections_path.read_text())
+        return {env_var(conn_id): json.dumps(fields, separators=(",", ":"))
+                for conn_id, fields in connections.items()}
 
     def check(self) -> None:
         if self.popen is not None and self.popen.poll() is not None:
@@ -225,14 +241,12 @@ class Stack:
         if self._real_connections():
             log.info("every API connection is configured: no sandbox")
         else:
-            from shipshape.cli import connection_env
-
             self.sandbox = Sandbox(s)
             log.info("starting a live sandbox of %d orders (seed %d, %gx activity) on %s; log %s", s.orders, s.seed,
                      s.speed, self.sandbox.url, self.sandbox.log_path)
             self.sandbox.start()
             sandbox_url = self.sandbox.url
-            connections.update(connection_env(sandbox_url, self.sandbox.credentials()))
+            connections.update(self.sandbox.connection_env())
         self.console = self._console()
         log.info("starting the mismatch console on %s; log %s", self.console.url, self.console.log_path)
         self.console.start(warehouse_url, self.env)

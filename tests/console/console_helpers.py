@@ -13,11 +13,11 @@ from shipshape import dbt, warehouse
 from shipshape.corrections import outbox
 from shipshape.corrections.push import push_corrections
 from shipshape.quality import GateSettings, QualityGateFailed, run_gate
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
 
 # The smallest world found in which every SPEC.md order code occurs, with orphan payments and SKUs out of
-# sync (searched with shipshape.sandbox.truth over seeds at this size).
+# sync (searched with shipshape_sandbox.truth over seeds at this size).
 ORDERS = 600
 SEED = 36
 EARLIER = timedelta(hours=36)

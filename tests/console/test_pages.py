@@ -16,7 +16,7 @@ from console_helpers import BREAKER, sql
 
 from shipshape.console.queries import CODE_SYSTEMS
 from shipshape.quality import GateSettings, QualityGateFailed, run_gate
-from shipshape.sandbox.truth import ORDER_CODES
+from shipshape_sandbox.truth import ORDER_CODES
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import psycopg
 from shipshape import dbt
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.runner import run_stream
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import World
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import World
 
 CORRECTABLE = {
     "MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH",

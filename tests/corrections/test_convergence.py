@@ -25,11 +25,11 @@ from corrections_helpers import (
 
 from shipshape import warehouse
 from shipshape.corrections import push_corrections
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.truth import compute_truth
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.truth import compute_truth
 
 pytestmark = pytest.mark.integration
 

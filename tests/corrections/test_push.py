@@ -23,8 +23,8 @@ from shipshape.corrections import CircuitBreakerTripped, PushSettings, push_corr
 from shipshape.corrections.push import APPLY_ENV, apply_decision
 from shipshape.corrections.writers import ForeignHostError, guard_host, is_sandbox
 from shipshape.ingest.http import ApiClient, RetryPolicy
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.server import Credentials
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.server import Credentials
 
 CREDENTIALS = Credentials.for_seed(4242)
 SECRETS = [CREDENTIALS.shopify_access_token, CREDENTIALS.stripe_secret_key, CREDENTIALS.paypal_client_secret,

@@ -20,13 +20,13 @@ import pytest
 from shipshape.connections import Connection
 from shipshape.corrections.plan import Action
 from shipshape.corrections.writers import CONNECTION_IDS, Outcome, WriterOptions, guard_host, open_writer
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import ShipHeroOrder, World
 from shipshape.sources.shiphero.corrections import normalize_order_ref, number_variants, partner_variants
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import ShipHeroOrder, World
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 
 from shipshape import warehouse
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.world import World
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.world import World
 
 
 def dumped_world(url: str, orders: int, seed: int) -> World:

@@ -19,8 +19,8 @@ import pytest
 from dbt_helpers import dbt_kwargs, dumped_world, recomputed
 
 from shipshape import dbt
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.dump import dump_raw
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.dump import dump_raw
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 For a seeded sandbox world (800 orders, two seeds) the raw tables are filled through the real extraction
 code (`dump_raw`, the same `run_stream` the ingest DAG calls), dbt builds everything (seeds, staging,
 intermediate, marts, their data tests and unit tests) as of the world clock, and then
-`shipshape.sandbox.compare` judges the marts against the truth of what extraction could see (its
+`shipshape_sandbox.compare` judges the marts against the truth of what extraction could see (its
 docstring explains PayPal's publishing lag and the codes that wait it out):
 
 * `marts.fct_order_reconciliation.mismatch_codes` must equal the truth's codes for every order
@@ -28,10 +28,10 @@ import psycopg
 import pytest
 
 from shipshape import dbt, warehouse
-from shipshape.benchmarks.dbt_build import disagreements, single_statement
-from shipshape.sandbox.compare import compare
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
+from shipshape_sandbox.benchmarks.dbt_build import disagreements, single_statement
+from shipshape_sandbox.compare import compare
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 world, reruns are identical, and `as_of` decides which raw version counts.
 
 A small world is dumped into a fresh database through the real extraction code
-(`shipshape.sandbox.dump.dump_raw`), then `dbt build --select staging` (with the seeds) runs through
+(`shipshape_sandbox.dump.dump_raw`), then `dbt build --select staging` (with the seeds) runs through
 `shipshape.dbt` with as_of = the world clock.
 
 Counts are compared with the world itself, except PayPal Transaction Search: it publishes a transaction
@@ -25,10 +25,10 @@ import psycopg
 import pytest
 
 from shipshape import dbt, warehouse
-from shipshape.sandbox.apis.paypal import PUBLISH_LAG
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.truth import norm_order_ref, norm_payment_ref, norm_tracking
+from shipshape_sandbox.apis.paypal import PUBLISH_LAG
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.truth import norm_order_ref, norm_payment_ref, norm_tracking
 
 ORDERS = 150
 SEED = 11

@@ -24,12 +24,12 @@ from shipshape import dbt, warehouse
 from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.runner import run_stream
 from shipshape.quality import GateSettings, QualityGateFailed, run_gate
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.compare import compare
-from shipshape.sandbox.dump import UNPACED, sandbox_connections
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.compare import compare
+from shipshape_sandbox.dump import UNPACED, sandbox_connections
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
 
 ORDERS = 1000
 SEED = 4242

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.apis import paypal as paypal_api
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import PayPalRefund, World
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.apis import paypal as paypal_api
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import PayPalRefund, World
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ and a sensor task per dbt model and multi-parent test, gate and push, retries),
 and end-to-end runs by Airflow's `dag.test()` after shipshape_ingest against the sandbox and a real
 Postgres, for two seeds of 5000 orders: both DAGs succeed, the marts are judged as of the run's data
 interval end, and for every order and every code the flags equal the sandbox truth exactly (payment and
-inventory grains likewise; `shipshape.sandbox.compare`, precision and recall printed per code)."""
+inventory grains likewise; `shipshape_sandbox.compare`, precision and recall printed per code)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import psycopg
 import pytest
 
 from shipshape import dbt, warehouse
-from shipshape.cli import connection_env
-from shipshape.sandbox.compare import compare
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
+from shipshape_sandbox.compare import compare
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
 
 
 def dagbag():

@@ -20,12 +20,12 @@ import pytest
 
 from shipshape import warehouse
 from shipshape.airflow_runtime import AirflowDeployment, DagRunResult, default_parallelism
-from shipshape.cli import connection_env
 from shipshape.ingest.catalog import all_streams
-from shipshape.sandbox.compare import compare
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
+from shipshape_sandbox.compare import compare
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
 
 ORDERS = 300
 SEED = 14

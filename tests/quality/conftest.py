@@ -13,9 +13,9 @@ from psycopg import sql
 
 from shipshape import dbt, warehouse
 from shipshape.quality import GateSettings
-from shipshape.sandbox.dump import dump_raw
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.world import World
+from shipshape_sandbox.dump import dump_raw
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.world import World
 
 ORDERS = 300
 SEED = 7

@@ -19,11 +19,11 @@ from shipshape.ingest.catalog import all_streams
 from shipshape.ingest.runner import run_stream
 from shipshape.quality import QualityGateFailed, run_gate
 from shipshape.quality.gate import GateResult
-from shipshape.sandbox.dump import sandbox_connections
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import World
+from shipshape_sandbox.dump import sandbox_connections
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import World
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.live import LiveClock, now_minute
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.live import LiveClock, now_minute
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
 
 
 def health(base: str) -> dict:
@@ -55,7 +55,7 @@ def test_an_ordinary_sandbox_keeps_its_clock_until_advanced():
 
 
 def test_a_live_world_is_kept_on_disk_and_resumed(tmp_path):
-    from shipshape.sandbox.live import load_world
+    from shipshape_sandbox.live import load_world
 
     state = tmp_path / "world.pickle"
     world = build_world(100, seed=13, start=now_minute())

@@ -22,10 +22,10 @@ from openapi_core.datatypes import RequestParameters
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from shipshape.sandbox import runner
-from shipshape.sandbox.apis import paypal
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import Address, PayPalCapture, PayPalOrder, PayPalRefund, PayPalTracker, World
+from shipshape_sandbox import runner
+from shipshape_sandbox.apis import paypal
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import Address, PayPalCapture, PayPalOrder, PayPalRefund, PayPalTracker, World
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"  # shared/ beside the checkout
 SPEC_HOST = "http://sandbox.test"  # specs are checked as if served there; the real port changes per test
@@ -666,7 +666,7 @@ def test_real_rate_limit_throttles_a_token(serve, monkeypatch):
 
 # ---------------------------------------------------------------------------------- a generated world
 def test_generated_world_pages_completely(serve):
-    generate = pytest.importorskip("shipshape.sandbox.generate")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
     if not REFERENCE.exists():
         pytest.skip("PayPal reference specs not available")
     specs = Specs(lenient=True)  # shapes, types, enums and required fields; free-text patterns relaxed

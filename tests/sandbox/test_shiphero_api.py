@@ -14,11 +14,11 @@ import httpx
 import jwt
 import pytest
 
-from shipshape.sandbox import runner
-from shipshape.sandbox.apis import shiphero
-from shipshape.sandbox.lifecycle import relay_id
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import (
+from shipshape_sandbox import runner
+from shipshape_sandbox.apis import shiphero
+from shipshape_sandbox.lifecycle import relay_id
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import (
     Address,
     ShipHeroLineItem,
     ShipHeroOrder,
@@ -512,7 +512,7 @@ def test_hostile_mode_corrupts_order_nodes() -> None:
 
 # ------------------------------------------------------------------------------------------ smoke
 def test_smoke_generated_world_pages_every_order() -> None:
-    generate = pytest.importorskip("shipshape.sandbox.generate")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
     world = generate.build_world(200, seed=1)
     with serving(Sandbox(world, rate_limits="off")) as c:
         seen: list[str] = []
@@ -548,8 +548,8 @@ def _address_input(a: Address) -> dict[str, Any]:
 
 def test_corrections_through_the_api_clear_the_truths_codes() -> None:
     """The SPEC's ShipHero corrections, sent as a client would, leave none of their codes behind."""
-    generate = pytest.importorskip("shipshape.sandbox.generate")
-    truth = pytest.importorskip("shipshape.sandbox.truth")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
+    truth = pytest.importorskip("shipshape_sandbox.truth")
     world = generate.build_world(400, seed=2)
     todo = {o["order_id"]: set(o["codes"]) & FIXABLE for o in truth.compute_truth(world)["orders"]}
     todo = {k: v for k, v in todo.items() if v}

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from shipshape.sandbox.apis import shopify
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import (
+from shipshape_sandbox.apis import shopify
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import (
     Address,
     ShopifyBulkOperation,
     ShopifyInventoryItem,
@@ -518,7 +518,7 @@ def broken_orders(ordered: list, rendered: list[dict]) -> set[str]:
 
 
 def test_smoke_against_a_generated_world():
-    generate = pytest.importorskip("shipshape.sandbox.generate")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
     world = generate.build_world(200, seed=1)
     sandbox = Sandbox(world, rate_limits="off")
     with running(sandbox) as base, Client(base, sandbox) as client:

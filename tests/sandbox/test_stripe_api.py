@@ -16,10 +16,10 @@ import pytest
 import stripe
 import uvicorn
 
-from shipshape.sandbox.apis import stripe as stripe_api
-from shipshape.sandbox.runner import free_port
-from shipshape.sandbox.server import Sandbox, create_app
-from shipshape.sandbox.world import (
+from shipshape_sandbox.apis import stripe as stripe_api
+from shipshape_sandbox.runner import free_port
+from shipshape_sandbox.server import Sandbox, create_app
+from shipshape_sandbox.world import (
     Address,
     StripeCharge,
     StripeDispute,
@@ -460,7 +460,7 @@ def test_rendered_objects_carry_every_fixture_field(sandbox, http):
 
 
 def test_smoke_against_a_generated_world():
-    generate = pytest.importorskip("shipshape.sandbox.generate")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
     world = generate.build_world(200, seed=1)
     sandbox = Sandbox(world, rate_limits="off")
     with serve(sandbox) as base:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from shipshape.sandbox import runner
-from shipshape.sandbox.apis import tracking
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import Tracker, TrackingDetail, World
+from shipshape_sandbox import runner
+from shipshape_sandbox.apis import tracking
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import Tracker, TrackingDetail, World
 
 CLOCK = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 START = datetime(2026, 10, 30, tzinfo=UTC)
@@ -184,7 +184,7 @@ def test_faults_repeat_boundaries_corrupt_and_use_easypost_shapes() -> None:
 
 
 def test_smoke_generated_world_pages_every_tracker() -> None:
-    generate = pytest.importorskip("shipshape.sandbox.generate")
+    generate = pytest.importorskip("shipshape_sandbox.generate")
     world = generate.build_world(200, seed=1)
     with serving(Sandbox(world, rate_limits="off")) as http:
         seen: list[str] = []

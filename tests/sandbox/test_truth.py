@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from shipshape.sandbox import lifecycle as lc
-from shipshape.sandbox.generate import build_catalog
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.truth import ORDER_CODES, compute_truth
-from shipshape.sandbox.world import Address, ShopifyOrder, World
+from shipshape_sandbox import lifecycle as lc
+from shipshape_sandbox.generate import build_catalog
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.truth import ORDER_CODES, compute_truth
+from shipshape_sandbox.world import Address, ShopifyOrder, World
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 HOME = Address("Ava", "Nguyen", "12 Oak Avenue", "Apt 4", "Portland", "Oregon", "OR", "97201",

@@ -10,11 +10,11 @@ from collections import Counter
 
 import httpx
 
-from shipshape.cli import connection_env
-from shipshape.sandbox.generate import INJECTED_CODES, build_world
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox, world_counts
-from shipshape.sandbox.truth import compute_truth
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.generate import INJECTED_CODES, build_world
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox, world_counts
+from shipshape_sandbox.truth import compute_truth
 
 
 def test_same_seed_same_world_other_seed_other_world():

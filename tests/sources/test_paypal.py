@@ -24,24 +24,24 @@ import pytest
 from psycopg import sql
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
-from shipshape.sandbox import lifecycle
-from shipshape.sandbox.apis import paypal as paypal_api
-from shipshape.sandbox.generate import build_world
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import PayPalRefund, World
 from shipshape.secrets import redact
 from shipshape.sources.paypal import STREAMS
 from shipshape.sources.paypal.client import PayPalClient
 from shipshape.sources.paypal.pagination import TransactionSearch, split_range
 from shipshape.sources.paypal.ratelimit import RequestPacer
 from shipshape.sources.paypal.streams import PayPalStream, TrackersStream, TransactionsStream, tracker_due
+from shipshape_sandbox import lifecycle
+from shipshape_sandbox.apis import paypal as paypal_api
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.generate import build_world
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import PayPalRefund, World
 
 TRANSACTIONS, TRACKERS = STREAMS
 HOUR = timedelta(hours=1)

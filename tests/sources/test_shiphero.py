@@ -17,18 +17,18 @@ import psycopg
 import pytest
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
-from shipshape.sandbox import generate, lifecycle, runner
-from shipshape.sandbox.apis import shiphero as shiphero_api
-from shipshape.sandbox.server import Sandbox
 from shipshape.sources.shiphero import STREAMS
 from shipshape.sources.shiphero.client import ShipHeroClient
 from shipshape.sources.shiphero.streams import Inventory, Orders, ShipHeroStream, Shipments
+from shipshape_sandbox import generate, lifecycle, runner
+from shipshape_sandbox.apis import shiphero as shiphero_api
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.server import Sandbox
 
 SEED = 3
 ORDERS = 300

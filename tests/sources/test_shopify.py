@@ -21,21 +21,21 @@ import psycopg
 import pytest
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import ApiError, RetryPolicy
 from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
-from shipshape.sandbox import generate, lifecycle
-from shipshape.sandbox.apis import shopify as sandbox_shopify
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import SHOPIFY_API_VERSION, Sandbox
-from shipshape.sandbox.world import World
 from shipshape.sources.shopify import STREAMS, InventoryItemsStream, OrdersStream
 from shipshape.sources.shopify.bulk import BulkFormatError, BulkOperationFailed, Reassembler
 from shipshape.sources.shopify.client import DEFAULT_API_VERSION, ShopifyClient
 from shipshape.sources.shopify.pagination import Pager
 from shipshape.sources.shopify.queries import ORDER, ORDERS, search_query, shrink
+from shipshape_sandbox import generate, lifecycle
+from shipshape_sandbox.apis import shopify as sandbox_shopify
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import SHOPIFY_API_VERSION, Sandbox
+from shipshape_sandbox.world import World
 
 HOUR = timedelta(hours=1)
 

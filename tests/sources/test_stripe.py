@@ -18,20 +18,20 @@ import psycopg
 import pytest
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import ApiError, RetryPolicy
 from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import Window
-from shipshape.sandbox import generate, lifecycle
-from shipshape.sandbox.apis import stripe as stripe_api
-from shipshape.sandbox.runner import running
-from shipshape.sandbox.server import Sandbox
-from shipshape.sandbox.world import World, epoch
 from shipshape.sources.stripe import STREAMS
 from shipshape.sources.stripe.client import StripeClient
 from shipshape.sources.stripe.streams import Charges, plan
+from shipshape_sandbox import generate, lifecycle
+from shipshape_sandbox.apis import stripe as stripe_api
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.runner import running
+from shipshape_sandbox.server import Sandbox
+from shipshape_sandbox.world import World, epoch
 
 TABLES = {  # stream -> (world table, API path, sandbox fault kind)
     "payment_intents": ("stripe_payment_intents", "/v1/payment_intents", "stripe.payment_intent"),

@@ -15,19 +15,19 @@ import psycopg
 import pytest
 
 from shipshape import warehouse
-from shipshape.cli import connection_env
 from shipshape.connections import Connection, parse
 from shipshape.ingest.http import RetryPolicy
 from shipshape.ingest.limits import SharedBuckets
 from shipshape.ingest.runner import run_stream
 from shipshape.ingest.stream import ExtractContext, Window
-from shipshape.sandbox import generate, lifecycle, runner
-from shipshape.sandbox.apis import tracking as tracking_api
-from shipshape.sandbox.ratelimit import Buckets
-from shipshape.sandbox.server import Sandbox
 from shipshape.sources.tracking import STREAMS
 from shipshape.sources.tracking.client import TrackingClient
 from shipshape.sources.tracking.streams import Trackers
+from shipshape_sandbox import generate, lifecycle, runner
+from shipshape_sandbox.apis import tracking as tracking_api
+from shipshape_sandbox.connections import connection_env
+from shipshape_sandbox.ratelimit import Buckets
+from shipshape_sandbox.server import Sandbox
 
 SEED = 3
 ORDERS = 300

@@ -34,7 +34,7 @@ from shipshape.sources.shopify.ratelimit import CostBucket
 
 log = logging.getLogger(__name__)
 
-# The version the sandbox serves by default (shipshape.sandbox.server.SHOPIFY_API_VERSION), named here so
+# The version the sandbox serves by default (shipshape_sandbox.server.SHOPIFY_API_VERSION), named here so
 # production code does not import the sandbox.
 DEFAULT_API_VERSION = "2025-10"
 TOKEN_HEADER = "X-Shopify-Access-Token"
