@@ -1,6 +1,6 @@
 {#-
     Id normalisation for linking the systems (SPEC.md "Linking the systems"), the same as
-    shipshape.sandbox.truth's norm_order_ref / norm_payment_ref / norm_tracking:
+    shipshape_sandbox.truth's norm_order_ref / norm_payment_ref / norm_tracking:
 
       normalize_order_ref:   trim white space; drop a leading `gid://shopify/Order/` (any case); drop
                              leading `#`s; trim; lower case; drop leading zeros, keeping one if nothing

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
-# Relative weights of the disagreements the generator injects into an unlucky order.
+# Relative weights of the disagreements the generator injects into an unlucky order: one per order code of
+# the product's definition (shipshape.codes; tests/test_mismatch_codes.py checks), each injected below.
 INJECTED_CODES: dict[str, float] = {
     "MISSING_IN_3PL": 6,
     "ADDRESS_MISMATCH": 8,

@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 from console_helpers import BREAKER, sql
 
-from shipshape.console.queries import CODE_SYSTEMS
+from shipshape import codes
 from shipshape.quality import GateSettings, QualityGateFailed, run_gate
-from shipshape_sandbox.truth import ORDER_CODES
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +46,8 @@ def shows_as_of(at, built) -> None:
 
 def test_every_code_occurs(built) -> None:
     """The world is the one the issue asks for: every order code, orphan payments, SKUs out of sync."""
-    codes = {c for (c,) in sql(built.url, "select distinct unnest(mismatch_codes) from marts.fct_order_reconciliation")}
-    assert codes == set(ORDER_CODES)
+    found = {c for (c,) in sql(built.url, "select distinct unnest(mismatch_codes) from marts.fct_order_reconciliation")}
+    assert found == set(codes.names("order"))
     assert sql(built.url, "select count(*) from marts.fct_payment_reconciliation where orphan_payment")[0][0] > 0
     assert sql(built.url, "select count(*) from marts.fct_inventory_reconciliation where inventory_mismatch")[0][0] > 0
 
@@ -146,9 +145,9 @@ def test_orders_filters_narrow(built, console_at) -> None:
 
     # PayPal: a code that concerns PayPal, on an order with a PayPal payment
     at.multiselect(key="f_systems").set_value(["paypal"])
-    check({r[0] for r in rows if r[6] and any("paypal" in CODE_SYSTEMS[c] for c in r[1])})
+    check({r[0] for r in rows if r[6] and any("paypal" in codes.get(c).systems for c in r[1])})
     at.multiselect(key="f_systems").set_value(["carrier"])
-    check({r[0] for r in rows if any("carrier" in CODE_SYSTEMS[c] for c in r[1])})
+    check({r[0] for r in rows if any("carrier" in codes.get(c).systems for c in r[1])})
     at.multiselect(key="f_systems").set_value([])
 
     amounts = sorted(r[4] for r in rows if r[4] > 0)

@@ -22,13 +22,9 @@ import psycopg
 import pytest
 from dbt_helpers import dbt_kwargs, dumped_world
 
-from shipshape import dbt
+from shipshape import codes, dbt
 
-CORRECTABLE = {
-    "MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH",
-    "CANCELLED_NOT_IN_3PL", "UNPAID_NOT_HELD", "TRACKING_MISSING_IN_PAYPAL", "TRACKING_MISSING_IN_STRIPE",
-    "TRACKING_MISSING_IN_SHOPIFY", "DELIVERED_NOT_FULFILLED", "INVENTORY_MISMATCH",
-}
+CORRECTABLE = codes.correctable()
 SHIPHERO_SIDE = {"ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH", "CANCELLED_NOT_IN_3PL",
                  "UNPAID_NOT_HELD"}
 MARTS = ("fct_order_reconciliation", "correction_plan", "mismatch_history", "mismatch_daily")
@@ -74,6 +70,12 @@ def test_plan_history_and_daily(fresh_database: str, tmp_path) -> None:
     assert all(len(p[6]) == 64 for p in plan)
     planned_codes = {c for p in plan for c in p[3]}
     assert planned_codes <= CORRECTABLE, planned_codes - CORRECTABLE
+    # each action is the one the seed names for every code it answers, at the seed's severity
+    rated = dict(query(url, "select action_id, severity from marts.correction_plan"))
+    for p in plan:
+        for code in p[3]:
+            assert (p[1], p[2]) == (codes.get(code).correction_system, codes.get(code).correction_action), (p[0], code)
+        assert rated[p[0]] == next(s for s in codes.SEVERITIES if any(codes.severity(c) == s for c in p[3])), p[0]
 
     answered = {(p[4], c) for p in plan for c in p[3] if p[4] is not None}
     flagged = {(row[0], c) for row in query(url, "select shopify_order_id, mismatch_codes"
@@ -102,6 +104,8 @@ def test_plan_history_and_daily(fresh_database: str, tmp_path) -> None:
     first = query(url, "select entity_type, entity_id, code, first_seen_at, last_seen_at, resolved_at"
                        " from marts.mismatch_history")
     assert {(r[3], r[4], r[5]) for r in first} == {(as_of, as_of, None)}
+    assert all(severity == codes.severity(code) for code, severity in query(
+        url, "select code, severity from marts.mismatch_history")), "each episode at the seed's severity"
     assert {(r[1], r[2]) for r in first if r[0] == "order"} == {(str(o), c) for o, c in flagged}
 
     # one ShipHero order leaves (as if deleted upstream): its ShipHero-side codes resolve an hour later

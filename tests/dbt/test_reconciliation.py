@@ -27,7 +27,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from shipshape import dbt, warehouse
+from shipshape import codes, dbt, warehouse
 from shipshape_sandbox.benchmarks.dbt_build import disagreements, single_statement
 from shipshape_sandbox.compare import compare
 from shipshape_sandbox.dump import dump_raw
@@ -72,6 +72,11 @@ def test_marts_agree_with_the_truth(seed: int, fresh_database: str, tmp_path) ->
     assert not comparison.problems(as_of), "\n".join(comparison.problems(as_of))
     assert sum(map(len, comparison.expected_codes.values())) > 20, "the world should carry mismatches"
     assert comparison.expected_skus, "the world should carry inventory mismatches"
+    # the mart's severity (dbt reads it from the seed) is the truth's codes rated by shipshape.codes
+    severities = dict(query(fresh_database, "select shopify_order_id, max_severity from marts.fct_order_reconciliation"))
+    rated = {order: next((s for s in codes.SEVERITIES if any(codes.severity(c) == s for c in found)), "none")
+             for order, found in comparison.expected_codes.items()}
+    assert {o: severities[o] for o in rated} == rated
 
     _, flags = single_statement(fresh_database, as_of)
     assert len(flags) == ORDERS

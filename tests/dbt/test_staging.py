@@ -274,7 +274,7 @@ def test_staging_builds_counts_values_and_reruns(world, staged, tmp_path):
         # dbt docs), no more and no fewer than the view has
         manifest = json.loads((result.target_path / "manifest.json").read_text())
         nodes = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")}
-        for name in [*STAGING_MODELS, "shipping_method_map", "carrier_map"]:
+        for name in [*STAGING_MODELS, "shipping_method_map", "carrier_map", "mismatch_codes"]:
             columns = [r[0] for r in conn.execute(
                 "select column_name from information_schema.columns where table_schema = 'staging'"
                 " and table_name = %s", [name])]

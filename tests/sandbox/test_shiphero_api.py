@@ -14,6 +14,7 @@ import httpx
 import jwt
 import pytest
 
+from shipshape.codes import correctable
 from shipshape_sandbox import runner
 from shipshape_sandbox.apis import shiphero
 from shipshape_sandbox.lifecycle import relay_id
@@ -534,8 +535,7 @@ def test_smoke_generated_world_pages_every_order() -> None:
         assert len(products["warehouse_products"]["data"]["edges"]) == min(100, len(world.shiphero_products))
 
 
-FIXABLE = {"MISSING_IN_3PL", "ADDRESS_MISMATCH", "LINE_ITEMS_MISMATCH", "SHIPPING_METHOD_MISMATCH",
-           "CANCELLED_NOT_IN_3PL", "UNPAID_NOT_HELD"}  # fmt: skip
+FIXABLE = correctable("shiphero")  # the codes a ShipHero correction answers
 FIND = """query($p: String) { orders(partner_order_id: $p) { data(first: 5) { edges { node {
     id fulfillment_status line_items(first: 50) { edges { node { id sku quantity } } } } } } } }"""
 

@@ -1,4 +1,4 @@
--- The correction plan (SPEC.md "Corrections (reverse ETL)"): one row per action that would make the system
+-- The correction plan (docs/mismatch-codes.md "Corrections"): one row per action that would make the system
 -- that is wrong agree with the system that is right, as of var('as_of'). Only correctable codes appear
 -- (alert-only codes have no action). The order actions are int_order_corrections's (kept incrementally);
 -- the inventory actions, at the SKU grain, are planned here. The idempotency key is a SHA-256 of target
@@ -92,31 +92,42 @@ actions as (
         null::text as currency,
         0::numeric as amount_at_risk
     from inventory_mismatch
+),
+
+-- the codes of each severity, from the seed (one row)
+severities as (
+    select
+        coalesce(array_agg(code) filter (where severity = 'high'), '{}') as high_codes,
+        coalesce(array_agg(code) filter (where severity = 'medium'), '{}') as medium_codes
+    from {{ ref('mismatch_codes') }}
 )
 
 select
-    target_system || ':' || target_object || ':' || target_object_id || ':' || action as action_id,
-    target_system,
-    target_object,
-    target_object_id,
-    action,
-    api_operation,
-    payload,
-    before_state,
-    mismatch_codes,
+    actions.target_system || ':' || actions.target_object || ':' || actions.target_object_id || ':' || actions.action
+        as action_id,
+    actions.target_system,
+    actions.target_object,
+    actions.target_object_id,
+    actions.action,
+    actions.api_operation,
+    actions.payload,
+    actions.before_state,
+    actions.mismatch_codes,
+    -- the highest severity among the codes it answers
     case
-        when mismatch_codes && array[
-                'MISSING_IN_3PL', 'ADDRESS_MISMATCH', 'LINE_ITEMS_MISMATCH', 'CANCELLED_NOT_IN_3PL', 'UNPAID_NOT_HELD'
-            ] then 'high'
-        when mismatch_codes && array['TRACKING_MISSING_IN_PAYPAL', 'INVENTORY_MISMATCH'] then 'medium'
+        when actions.mismatch_codes && severities.high_codes then 'high'
+        when actions.mismatch_codes && severities.medium_codes then 'medium'
         else 'low'
     end as severity,
-    shopify_order_id,
-    order_name,
-    sku,
-    currency,
-    amount_at_risk,
-    encode(sha256(convert_to(target_system || '|' || action || '|' || payload::text, 'UTF8')), 'hex')
-        as idempotency_key,
+    actions.shopify_order_id,
+    actions.order_name,
+    actions.sku,
+    actions.currency,
+    actions.amount_at_risk,
+    encode(
+        sha256(convert_to(actions.target_system || '|' || actions.action || '|' || actions.payload::text, 'UTF8')),
+        'hex'
+    ) as idempotency_key,
     {{ as_of() }} as as_of
 from actions
+cross join severities

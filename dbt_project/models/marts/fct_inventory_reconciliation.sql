@@ -1,6 +1,6 @@
 -- One row per SKU known to Shopify or ShipHero: Shopify's available quantity summed over the locations
 -- ShipHero fulfils (fulfillment service handle `shiphero`), ShipHero's available quantity (on hand -
--- allocated - reserve, summed over its warehouses), and INVENTORY_MISMATCH (SPEC.md "Inventory"): the
+-- allocated - reserve, summed over its warehouses), and INVENTORY_MISMATCH (docs/mismatch-codes.md): the
 -- two differ by more than var('inventory_tolerance'). A SKU one side lacks counts 0 there.
 
 with

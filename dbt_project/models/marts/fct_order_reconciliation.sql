@@ -5,9 +5,10 @@
     )
 }}
 
--- One row per Shopify order: the order as every system sees it, one flag per SPEC.md mismatch code, and
--- the as-of it was judged at. The rows are int_order_reconciliation's, which a run keeps up to date
--- incrementally (it judges again only what can have changed), so every row holds as of this run.
+-- One row per Shopify order: the order as every system sees it, one flag per mismatch code
+-- (docs/mismatch-codes.md), and the as-of it was judged at. The rows are int_order_reconciliation's,
+-- which a run keeps up to date incrementally (it judges again only what can have changed), so every row
+-- holds as of this run.
 
 -- every column of the rows (each documented in _marts__models.yml)
 select

@@ -1,6 +1,6 @@
 {{ config(indexes=[{'columns': ['current_stage', 'is_stuck']}]) }}
 
--- One row per Shopify order: where it is between placed and delivered (SPEC.md's stage timestamps), the
+-- One row per Shopify order: where it is between placed and delivered (docs/mismatch-codes.md "Statuses"), the
 -- hours each finished stage took, and whether it has waited in its current stage longer than that stage
 -- allows, as of var('as_of'). What the console's "Processing vs fulfillment" page reads. The allowances:
 -- placed -> sent to the 3PL, missing_in_3pl_grace_hours (only for an order that needs shipping and is good

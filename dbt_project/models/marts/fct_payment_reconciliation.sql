@@ -9,7 +9,7 @@
 }}
 
 -- One row per gateway payment (Stripe PaymentIntent, PayPal capture): the Shopify order it links to,
--- how it was linked, what it moved, and ORPHAN_PAYMENT (SPEC.md "Payments nobody ordered"): a
+-- how it was linked, what it moved, and ORPHAN_PAYMENT (docs/mismatch-codes.md ORPHAN_PAYMENT): a
 -- successful payment (it captured money) that links to no Shopify order. A view: both tables it joins are
 -- kept incrementally at the payment grain.
 

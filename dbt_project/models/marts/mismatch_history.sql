@@ -32,25 +32,13 @@ inventory as (
 ),
 
 -- the codes judged at as_of, one row per (entity, code)
-current_codes as (
+judged_codes as (
     select
         'order' as entity_type,
         orders.shopify_order_id::text as entity_id,
         orders.shopify_order_id,
         orders.order_name,
         codes.code,
-        case
-            when codes.code in (
-                    'MISSING_IN_3PL', 'ADDRESS_MISMATCH', 'LINE_ITEMS_MISMATCH', 'CANCELLED_NOT_IN_3PL',
-                    'CANCELLED_BUT_SHIPPED', 'UNPAID_NOT_HELD', 'SHIPPED_UNPAID', 'SHIPPED_AFTER_REFUND',
-                    'DUPLICATE_CAPTURE'
-                ) then 'high'
-            when codes.code in (
-                    'AMOUNT_MISMATCH', 'PAYMENT_MISSING', 'TRACKING_MISSING_IN_PAYPAL', 'FULFILLED_WITHOUT_SHIPMENT',
-                    'STALLED_FULFILLMENT', 'DELIVERY_EXCEPTION'
-                ) then 'medium'
-            else 'low'
-        end as severity,
         orders.currency,
         orders.amount_at_risk
     from orders
@@ -62,7 +50,6 @@ current_codes as (
         null::bigint as shopify_order_id,
         null::text as order_name,
         'ORPHAN_PAYMENT' as code,
-        'medium' as severity,
         payments.currency,
         0::numeric as amount_at_risk
     from payments
@@ -74,11 +61,26 @@ current_codes as (
         null::bigint as shopify_order_id,
         null::text as order_name,
         'INVENTORY_MISMATCH' as code,
-        'medium' as severity,
         null::text as currency,
         0::numeric as amount_at_risk
     from inventory
     where inventory.inventory_mismatch
+),
+
+-- each with its severity (the seed's; a code missing there fails the severity's not_null test)
+current_codes as (
+    select
+        judged_codes.entity_type,
+        judged_codes.entity_id,
+        judged_codes.shopify_order_id,
+        judged_codes.order_name,
+        judged_codes.code,
+        definitions.severity,
+        judged_codes.currency,
+        judged_codes.amount_at_risk
+    from judged_codes
+    left join {{ ref('mismatch_codes') }} as definitions
+        on judged_codes.code = definitions.code
 ),
 
 {% if is_incremental() %}

@@ -10,37 +10,21 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from shipshape import codes
 from shipshape.console.db import read
 
-# The systems each order code concerns (SPEC.md's "Mismatch codes": the two sides that disagree), for the
-# Orders page's system filter. A gateway code concerns Stripe or PayPal as the order's payments say.
-GATEWAY = ("stripe", "paypal")
-CODE_SYSTEMS: dict[str, tuple[str, ...]] = {
-    "MISSING_IN_3PL": ("shopify", "shiphero"),
-    "ADDRESS_MISMATCH": ("shopify", "shiphero"),
-    "LINE_ITEMS_MISMATCH": ("shopify", "shiphero"),
-    "SHIPPING_METHOD_MISMATCH": ("shopify", "shiphero"),
-    "CANCELLED_NOT_IN_3PL": ("shopify", "shiphero"),
-    "CANCELLED_BUT_SHIPPED": ("shopify", "shiphero"),
-    "UNPAID_NOT_HELD": ("shiphero", *GATEWAY),
-    "SHIPPED_UNPAID": ("shiphero", *GATEWAY),
-    "SHIPPED_AFTER_REFUND": ("shiphero", *GATEWAY),
-    "AMOUNT_MISMATCH": ("shopify", *GATEWAY),
-    "PAYMENT_MISSING": ("shopify", *GATEWAY),
-    "DUPLICATE_CAPTURE": ("shopify", *GATEWAY),
-    "TRACKING_MISSING_IN_PAYPAL": ("shiphero", "paypal"),
-    "TRACKING_MISSING_IN_STRIPE": ("shiphero", "stripe"),
-    "TRACKING_MISSING_IN_SHOPIFY": ("shiphero", "shopify"),
-    "DELIVERED_NOT_FULFILLED": ("carrier", "shopify"),
-    "FULFILLED_WITHOUT_SHIPMENT": ("shopify", "shiphero"),
-    "STALLED_FULFILLMENT": ("shopify", "shiphero"),
-    "DELIVERY_EXCEPTION": ("carrier",),
-}
-SYSTEMS = ("shopify", "shiphero", "stripe", "paypal", "carrier")
+# The systems each order code concerns (the seed's `systems`: the sides that disagree), for the Orders
+# page's system filter. A gateway code concerns Stripe or PayPal as the order's payments say.
+SYSTEMS = codes.SYSTEMS
+SEVERITIES = codes.SEVERITIES
+
+
+def code_systems() -> dict[str, tuple[str, ...]]:
+    return {code: codes.get(code).systems for code in codes.names("order")}
 
 
 def codes_for_system(system: str) -> list[str]:
-    return [code for code, systems in CODE_SYSTEMS.items() if system in systems]
+    return [code for code, systems in code_systems().items() if system in systems]
 
 
 # ------------------------------------------------------------------------------------------ as-of
@@ -54,7 +38,8 @@ def marts_as_of(url: str) -> pd.DataFrame | None:
 def open_by_code(url: str) -> pd.DataFrame | None:
     return read(url, "select code, severity, count(*) as open from marts.mismatch_history where is_open"
                      " group by code, severity"
-                     " order by array_position(array['high', 'medium', 'low'], severity), count(*) desc, code")
+                     " order by array_position(%(severities)s::text[], severity), count(*) desc, code",
+                {"severities": list(SEVERITIES)})
 
 
 def money_at_risk(url: str) -> pd.DataFrame | None:
@@ -110,7 +95,7 @@ def filter_options(url: str) -> pd.DataFrame | None:
 def orders(url: str, f: OrderFilter) -> pd.DataFrame | None:
     """Orders with at least one open code that pass every filter, most money at risk first, with the
     number that passed (``matching``) on every row. An order passes the system filter when one of its codes
-    concerns a chosen system (``CODE_SYSTEMS``), and for Stripe or PayPal when it has a payment there."""
+    concerns a chosen system (:func:`code_systems`), and for Stripe or PayPal when it has a payment there."""
     system_codes = {s: (codes_for_system(s) if s in f.systems else []) for s in SYSTEMS}
     return read(url, """
         with open_since as (

@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from shipshape import codes
+
 PLAN_TABLE = "marts.correction_plan"
 SCOPE_TABLE = "marts.fct_order_reconciliation"
 
@@ -67,7 +69,8 @@ def read_plan(conn: psycopg.Connection, table: str = PLAN_TABLE) -> list[Action]
             f"select action_id, target_system, target_object, target_object_id, action, api_operation, payload,"
             f" {before}, mismatch_codes, severity, shopify_order_id, order_name, sku, idempotency_key, as_of"
             f" from {table}"
-            " order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, action_id"
+            " order by array_position(%(severities)s::text[], severity), action_id",
+            {"severities": list(codes.SEVERITIES)},
         ).fetchall()
     return [
         Action(

@@ -13,7 +13,8 @@
    and per model (run_results.json); then, unless ``--no-full-run``, ``dbt run --full-refresh``.
 3. **Baseline**: ``reconcile_single_statement.sql`` (SPEC.md's rules over the same raw tables, one
    statement) in a session with dbt's settings plus 256 MB of work_mem (:data:`STATEMENT_OPTIONS`), timed,
-   and its 19 flags compared with ``marts.fct_order_reconciliation``'s order by order: the number of
+   and its flags (one per order code of :mod:`shipshape.codes`) compared with
+   ``marts.fct_order_reconciliation``'s order by order: the number of
    disagreements is printed and must be 0. It is timed once more with the server's default settings, for
    reference. A statement that runs past ``--statement-timeout`` is cancelled and reported as such.
 4. **Incremental**, one round per ``--rounds`` entry: the world moves on ``--advance-hours`` (new orders,
@@ -43,20 +44,15 @@ from typing import Any
 
 import psycopg
 
-from shipshape import dbt, warehouse
+from shipshape import codes, dbt, warehouse
 from shipshape_sandbox import lifecycle
 from shipshape_sandbox.benchmarks import drop_database, dumped_port, raw_database
 from shipshape_sandbox.dump import dump_raw
 from shipshape_sandbox.generate import build_world
 
 SINGLE_STATEMENT = Path(__file__).with_name("reconcile_single_statement.sql")
-CODES = (
-    "missing_in_3pl", "address_mismatch", "line_items_mismatch", "shipping_method_mismatch",
-    "cancelled_not_in_3pl", "cancelled_but_shipped", "unpaid_not_held", "shipped_unpaid",
-    "shipped_after_refund", "amount_mismatch", "payment_missing", "duplicate_capture",
-    "tracking_missing_in_paypal", "tracking_missing_in_stripe", "tracking_missing_in_shopify",
-    "delivered_not_fulfilled", "fulfilled_without_shipment", "stalled_fulfillment", "delivery_exception",
-)
+# the flag columns both sides must have: one per order code of the seed (shipshape.codes)
+CODES = tuple(codes.get(code).flag for code in codes.names("order"))
 # marts whose rows depend only on the raw data and as_of (mismatch_history keeps the runs' history, so a
 # full refresh restarts it by design; mismatch_daily is drawn from it)
 COMPARED_MARTS = ("fct_order_reconciliation", "fct_payment_reconciliation", "fct_inventory_reconciliation",
@@ -83,15 +79,22 @@ def single_statement(url: str, as_of: Any, options: str = STATEMENT_OPTIONS,
                      timeout_s: float = 0) -> tuple[float, dict[int, tuple[bool, ...]]]:
     """Run the hand-written statement, in a session with ``options`` (PGOPTIONS syntax; by default dbt's
     settings with more work_mem); its time and its flags per order. A ``timeout_s`` above 0 cancels it
-    then (psycopg.errors.QueryCanceled)."""
+    then (psycopg.errors.QueryCanceled). The flags are in :data:`CODES`'s order; a code the statement has no
+    column for is an error naming it."""
     sql = SINGLE_STATEMENT.read_text()
     if timeout_s > 0:
         options = f"{options} -c statement_timeout={int(timeout_s * 1000)}"
     with psycopg.connect(url, options=options) as conn:
         started = time.monotonic()
-        rows = conn.execute(sql, _params(as_of)).fetchall()
+        cursor = conn.execute(sql, _params(as_of))
+        rows = cursor.fetchall()
         seconds = time.monotonic() - started
-    return seconds, {row[0]: tuple(bool(v) for v in row[1:]) for row in rows}
+        columns = [column.name for column in cursor.description]
+    missing = [code for code in CODES if code not in columns]
+    if missing:
+        raise LookupError(f"{SINGLE_STATEMENT.name} has no column for {', '.join(missing)}: write its rule there")
+    positions = [columns.index(code) for code in CODES]
+    return seconds, {row[0]: tuple(bool(row[i]) for i in positions) for row in rows}
 
 
 def disagreements(url: str, flags: dict[int, tuple[bool, ...]]) -> Counter[str]:

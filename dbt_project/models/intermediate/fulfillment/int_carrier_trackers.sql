@@ -1,7 +1,8 @@
 {{ config(meta={'scope': ['tracking_number', 'tracking_number']}) }}
 {{ scope_dependencies('tracking_number') }}
--- One row per tracking number the carrier tracking API knows, with SPEC.md's carrier status. When one
--- number has several trackers, the most recently created one counts (truth.py `link`).
+-- One row per tracking number the carrier tracking API knows, with its carrier status
+-- (docs/mismatch-codes.md "Terms"). When one number has several trackers, the most recently created one
+-- counts.
 
 with
 
@@ -28,7 +29,7 @@ select
     tracker_id,
     carrier,
     tracker_status,
-    -- SPEC.md "Carrier statuses"; a status SPEC does not list is unknown
+    -- docs/mismatch-codes.md "Terms"; a status it does not list is unknown
     case tracker_status
         when 'pre_transit' then 'pre_transit'
         when 'in_transit' then 'in_transit'

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
 {#-
-    SPEC.md "Comparing addresses" (truth.py `address_key`): each field lower case, ASCII punctuation
+    docs/mismatch-codes.md "Comparisons", addresses: each field lower case, ASCII punctuation
     dropped, white space folded to single spaces and trimmed; the zip upper case with punctuation and
     every space dropped; a missing field compares as ''.
 

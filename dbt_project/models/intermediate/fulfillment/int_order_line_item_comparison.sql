@@ -1,6 +1,6 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
--- One row per Shopify order with a (current) ShipHero order: SPEC.md "Comparing line items" (truth.py):
+-- One row per Shopify order with a (current) ShipHero order: docs/mismatch-codes.md "Comparisons", line items:
 -- the map of SKU to quantity, zero quantities left out, Shopify's current quantity (after edits and
 -- removals; every line, a missing SKU counting as '') against ShipHero's quantity.
 

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
--- One row per Shopify order with a (current) ShipHero order: SPEC.md "Comparing shipping methods"
--- (truth.py): the Shopify shipping line code mapped through the editable seed `shipping_method_map` (a
+-- One row per Shopify order with a (current) ShipHero order: docs/mismatch-codes.md "Comparisons", shipping methods
+--: the Shopify shipping line code mapped through the editable seed `shipping_method_map` (a
 -- code the seed lacks is compared as it is), against ShipHero's shipping method, case-insensitively.
 -- Null when Shopify has no shipping line (nothing to compare).
 

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
 -- One row per Shopify order with a (current) ShipHero order: which of its shipments' tracking numbers
--- each other system is missing (SPEC.md TRACKING_MISSING_IN_*; truth.py `order_codes`).
+-- each other system is missing (docs/mismatch-codes.md TRACKING_MISSING_IN_*).
 --   shopify: numbers on no successful Shopify fulfillment of the order.
 --   paypal:  numbers with no PayPal tracker (other than a cancelled one) on any of the order's PayPal
 --            captures; it only matters while a linked capture is live (captured, not fully refunded).

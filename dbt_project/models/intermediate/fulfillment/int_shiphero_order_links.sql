@@ -1,10 +1,10 @@
 {{ config(meta={'scope': ['shiphero_order', 'shiphero_order_id', 'shiphero_claims']}) }}
 {{ scope_dependencies('shiphero_order') }}
--- Every ShipHero order, linked to the Shopify order it fulfils (SPEC.md "Linking the systems",
--- truth.py `link`): partner_order_id (normalised) names the Shopify order by id or name; when it names
--- none, order_number does. When several 3PL orders claim one Shopify order, one counts
+-- Every ShipHero order, linked to the Shopify order it fulfils (docs/mismatch-codes.md "Linking the
+-- systems"): partner_order_id (normalised) names the Shopify order by id or name; when it names none,
+-- order_number does. When several 3PL orders claim one Shopify order, one counts
 -- (`is_current`): the most recently updated one that is not cancelled, else the most recently updated
--- one (truth.py's choice: the live order counts; ties go to the larger ShipHero id, as truth.py's
+-- one (the live order counts; ties go to the larger ShipHero id, as the sandbox's truth's
 -- updated_at-then-id ordering does).
 
 with

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['shipment', 'shipment_id']}) }}
 {{ scope_dependencies('shipment') }}
 -- One row per ShipHero shipment: its labels' tracking numbers, and what the carrier says about it
--- (truth.py `shipment_carrier_status` and `_shipment_delivered`):
+-- (docs/mismatch-codes.md "Terms"):
 --   carrier_status: the carrier status of the shipment's most recent label (by creation, then
 --     ShipHero id); `none` when the shipment has no label or the label's number has no tracker.
 --   is_delivered: the shipment has labels and the carrier says every one of them is delivered.

@@ -1,6 +1,6 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
--- The order actions of the correction plan (SPEC.md "Corrections (reverse ETL)"): one row per action that
+-- The order actions of the correction plan (docs/mismatch-codes.md "Corrections"): one row per action that
 -- would make the system that is wrong agree with the system that is right, for the orders a correctable
 -- code holds for as of var('as_of'). marts.correction_plan adds the inventory actions and the as-of.
 -- Codes that share a fix share one row: Shopify's fulfillment with tracking answers both
@@ -12,16 +12,21 @@
 
 with
 
+-- the seed's correctable order codes, and the ShipHero corrections among them (one row)
+correctable as (
+    select
+        coalesce(array_agg(code), '{}') as codes,
+        coalesce(array_agg(code) filter (where correction_system = 'shiphero'), '{}') as shiphero_codes
+    from {{ ref('mismatch_codes') }}
+    where correctable and grain = 'order'
+),
+
 -- only the orders a correctable code holds for: every action below is one of theirs, so each lookup
 -- reads what they need rather than every order's
 orders as materialized (
     select * from {{ ref('int_order_reconciliation') }}
     where
-        (
-            missing_in_3pl or address_mismatch or line_items_mismatch or shipping_method_mismatch
-            or cancelled_not_in_3pl or unpaid_not_held or tracking_missing_in_paypal or tracking_missing_in_stripe
-            or tracking_missing_in_shopify or delivered_not_fulfilled
-        )
+        mismatch_codes && (select correctable.codes from correctable)
         and {{ in_scope('shopify_order_id') }}
 ),
 
@@ -171,9 +176,7 @@ shiphero_context as (
         on shopify_orders.shipping_code = method_map.shopify_shipping_code
     left join shiphero_orders
         on orders.shiphero_order_id = shiphero_orders.shiphero_order_id
-    where
-        orders.missing_in_3pl or orders.address_mismatch or orders.line_items_mismatch
-        or orders.shipping_method_mismatch or orders.cancelled_not_in_3pl or orders.unpaid_not_held
+    where orders.mismatch_codes && (select correctable.shiphero_codes from correctable)
 ),
 
 -- ------------------------------------------------------------------------------------ ShipHero actions
@@ -310,21 +313,14 @@ shiphero_changes as (
     where unpaid_not_held
 ),
 
--- the action and ShipHero API operation that answers each code
+-- the action and ShipHero API operation that answers each code (the seed's)
 shiphero_operations as (
-    select *
-    from (
-        values
-        ('MISSING_IN_3PL', 'order_create', 'order_create'),
-        ('ADDRESS_MISMATCH', 'order_update_shipping_address', 'order_update'),
-        (
-            'LINE_ITEMS_MISMATCH', 'order_update_line_items',
-            'order_add_line_items/order_update_line_items/order_remove_line_items'
-        ),
-        ('SHIPPING_METHOD_MISMATCH', 'order_update_shipping_lines', 'order_update'),
-        ('CANCELLED_NOT_IN_3PL', 'order_cancel', 'order_cancel'),
-        ('UNPAID_NOT_HELD', 'order_update_holds', 'order_update_holds')
-    ) as operations (code, action, api_operation)  -- noqa: RF04
+    select
+        code,
+        correction_action as action,  -- noqa: RF04
+        api_operation
+    from {{ ref('mismatch_codes') }}
+    where correction_system = 'shiphero'
 ),
 
 shiphero_actions as (

@@ -1,6 +1,6 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
--- One row per Shopify order with every fact SPEC.md's mismatch rules read, from all five systems,
+-- One row per Shopify order with every fact the mismatch rules of docs/mismatch-codes.md read, from all five systems,
 -- already linked and compared. fct_order_reconciliation only applies the rules to these columns.
 
 with
@@ -39,7 +39,7 @@ tracking_coverage as (
     select * from {{ ref('int_order_tracking_coverage') }}
 ),
 
--- truth.py's choice: a line removed by an edit (current quantity 0) no longer needs shipping
+-- a line removed by an edit (current quantity 0) no longer needs shipping
 shipping_needs as (
     select
         shopify_order_id,

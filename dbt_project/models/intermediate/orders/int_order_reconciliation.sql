@@ -1,6 +1,8 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
-{#- SPEC.md's mismatch codes, in its table order (their severities are in max_severity below). -#}
+{#- The order-grain codes of seeds/mismatch_codes.csv, in its order: one flag column each (the rules in
+    `flagged` below); their severities come from the seed. tests/test_mismatch_codes.py keeps this list
+    and the seed equal. -#}
 {%- set codes = [
     'missing_in_3pl',
     'address_mismatch',
@@ -27,8 +29,8 @@
 {%- set text_array_pattern = "array(select list.item from jsonb_array_elements_text(coalesce(EXPR, '[]'))"
     ~ " with ordinality as list (item, position) order by list.position)" -%}
 
--- One row per Shopify order: the order as every system sees it, and one flag per SPEC.md mismatch code,
--- judged as of var('as_of'). The rules are SPEC.md's table, written as truth.py writes them. The rows of
+-- One row per Shopify order: the order as every system sees it, and one flag per mismatch code, judged as
+-- of var('as_of'). Each rule is docs/mismatch-codes.md's, in the terms it defines. The rows of
 -- marts.fct_order_reconciliation (which adds the as-of), kept incrementally: a run judges again only the
 -- orders whose facts changed or whose time rules can have turned (int_reconcile_changes).
 
@@ -39,7 +41,7 @@ facts as (
     where {{ in_scope('shopify_order_id') }}
 ),
 
--- SPEC.md's terms, each never null
+-- docs/mismatch-codes.md "Terms", each never null
 terms as (
     select
         *,
@@ -143,26 +145,32 @@ summarized as (
                 case when {{ code }} then '{{ code | upper }}' end{{ ',' if not loop.last }}
             {%- endfor %}
         ]::text[], null) as mismatch_codes,
-        -- SPEC.md's severities (the same as in the list above)
-        case
-            when
-                missing_in_3pl or address_mismatch or line_items_mismatch or cancelled_not_in_3pl
-                or cancelled_but_shipped or unpaid_not_held or shipped_unpaid or shipped_after_refund
-                or duplicate_capture
-                then 'high'
-            when
-                amount_mismatch or payment_missing or tracking_missing_in_paypal or fulfilled_without_shipment
-                or stalled_fulfillment or delivery_exception
-                then 'medium'
-            when
-                shipping_method_mismatch or tracking_missing_in_stripe or tracking_missing_in_shopify
-                or delivered_not_fulfilled
-                then 'low'
-            else 'none'
-        end as max_severity,
         -- the order's net amount: what it is worth now (current total after edits, less Shopify's refunds)
         greatest(coalesce(current_total_amount, order_total_amount, 0) - shopify_refunded_, 0) as net_amount
     from flagged
+),
+
+-- the codes of each severity, from the seed (one row)
+severities as (
+    select
+        coalesce(array_agg(code) filter (where severity = 'high'), '{}') as high_codes,
+        coalesce(array_agg(code) filter (where severity = 'medium'), '{}') as medium_codes,
+        coalesce(array_agg(code) filter (where severity = 'low'), '{}') as low_codes
+    from {{ ref('mismatch_codes') }}
+),
+
+-- the highest severity among the codes that hold
+rated as (
+    select
+        summarized.*,
+        case
+            when summarized.mismatch_codes && severities.high_codes then 'high'
+            when summarized.mismatch_codes && severities.medium_codes then 'medium'
+            when summarized.mismatch_codes && severities.low_codes then 'low'
+            else 'none'
+        end as max_severity
+    from summarized
+    cross join severities
 )
 
 select
@@ -174,7 +182,7 @@ select
     shiphero_legacy_id,
     {{ text_array_pattern | replace('EXPR', 'stripe_payment_intent_ids') }} as stripe_payment_intent_ids,
     {{ text_array_pattern | replace('EXPR', 'paypal_capture_ids') }} as paypal_capture_ids,
-    -- statuses (SPEC.md vocabularies)
+    -- statuses (docs/mismatch-codes.md "Statuses")
     case
         when is_cancelled then 'cancelled'
         when shopify_fulfilled then 'fulfilled'
@@ -232,4 +240,4 @@ select
         case when max_severity = 'high' then net_amount else 0 end,
         case when tracking_missing_in_paypal then coalesce(live_paypal_captured_amount, 0) else 0 end
     ) as amount_at_risk
-from summarized
+from rated

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['order_ref', 'order_ref']}) }}
 {{ scope_dependencies('order_ref') }}
--- Every normalised reference that names a Shopify order, and the order it names (SPEC.md "Linking
--- the systems"; truth.py `link`'s lookup): an order's id (`6100000000097`, `gid://shopify/Order/...`)
+-- Every normalised reference that names a Shopify order, and the order it names (docs/mismatch-codes.md
+-- "Linking the systems"): an order's id (`6100000000097`, `gid://shopify/Order/...`)
 -- or its name (`#1001`, `1001`, `0001001`), both normalised with normalize_order_ref. When a
 -- reference is one order's id and another's name, the id wins; when several orders share a name, the
 -- first order (lowest id) does.

@@ -1,7 +1,7 @@
 {{ config(meta={'scope': ['order', 'shopify_order_id']}) }}
 {{ scope_dependencies('order') }}
--- One row per Shopify order: its linked gateway payments summed, and SPEC.md's payment status
--- (truth.py `payment_status`), with the moments a stage timestamp or a rule needs.
+-- One row per Shopify order: its linked gateway payments summed, and the payment status of docs/mismatch-codes.md
+--, with the moments a stage timestamp or a rule needs.
 
 with
 

@@ -1,7 +1,6 @@
 {{ config(meta={'scope': ['payment', "gateway || ':' || payment_id"]}) }}
 {{ scope_dependencies('payment') }}
--- Every gateway payment linked to the Shopify order it pays for (SPEC.md "Linking the systems",
--- truth.py `link`):
+-- Every gateway payment linked to the Shopify order it pays for (docs/mismatch-codes.md "Linking the systems"):
 --   1. reference: a Shopify transaction of that gateway whose gateway reference (normalised) is the
 --      payment's id (PaymentIntent id, PayPal capture id). When several orders record one reference,
 --      the first order (lowest id: Shopify ids grow with creation) keeps it.

@@ -1,6 +1,6 @@
 {{ config(meta={'scope': ['payment', "gateway || ':' || payment_id"]}) }}
 {{ scope_dependencies('payment') }}
--- One row per gateway payment, summed the way SPEC.md's payment status needs (truth.py `Payment`):
+-- One row per gateway payment, summed the way the payment status of docs/mismatch-codes.md needs:
 -- a Stripe PaymentIntent with its charges and their refunds, or a PayPal capture with its refunds.
 -- Amounts are in major units of the payment's currency.
 

@@ -6,7 +6,8 @@
 }}
 
 -- One row per transaction of a Shopify order (its latest version as of var('as_of')), with the gateway
--- reference that links it to a Stripe PaymentIntent or a PayPal capture (SPEC.md "Linking the systems").
+-- reference that links it to a Stripe PaymentIntent or a PayPal capture (docs/mismatch-codes.md "Linking
+-- the systems").
 with
 
 orders as (

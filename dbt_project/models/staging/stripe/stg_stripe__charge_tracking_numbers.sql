@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
 
 -- One row per tracking number on a Stripe Charge's shipping.tracking_number (a comma-separated list),
--- normalised (trimmed, upper case); blanks dropped, repeats kept once. truth.py reads the list the same way.
+-- normalised (trimmed, upper case); blanks dropped, repeats kept once.
 with
 
 numbers as (

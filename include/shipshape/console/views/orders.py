@@ -32,7 +32,7 @@ currencies = list(options.iloc[0]["currencies"]) if options is not None and not 
 with st.container(border=True):
     row1 = st.columns(3)
     chosen_codes = row1[0].multiselect("Code", codes, key="f_codes")
-    chosen_severities = row1[1].multiselect("Highest severity", ["high", "medium", "low"], key="f_severities")
+    chosen_severities = row1[1].multiselect("Highest severity", list(queries.SEVERITIES), key="f_severities")
     chosen_systems = row1[2].multiselect("System", list(queries.SYSTEMS), key="f_systems",
                                          help="orders with a code that concerns this system")
     row2 = st.columns(3)
