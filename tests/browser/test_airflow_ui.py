@@ -235,8 +235,7 @@ def test_a_reconcile_run_links_to_the_console_at_its_as_of_and_to_the_data_docs(
     page.wait_for_url("**/shipshape/data-docs/index.html")
     assert page.title() == "Data Docs created by Great Expectations"
     # the site lists this run's marts validations (its table is drawn by a script from a CDN, which a
-    # closed network does not reach: the page as served holds the data all the same). Each gate rebuilds
-    # the index from its own ephemeral GX context, so it lists the latest gate's validations only.
+    # closed network does not reach: the page as served holds the data all the same), later runs' too
     served = page.context.request.get(page.url).text()  # with the page's login
     assert f"marts:{reconciled.run_id}" in served
     shot(page, "24-data-docs")

@@ -113,6 +113,34 @@ def test_a_clean_build_passes_both_gates_offline_and_records_everything(built_cl
     assert f"Data Docs at {index}" in caplog.text
 
 
+def test_the_data_docs_list_every_gate_and_forget_beyond_the_limit(built_clone, built_world, gate_settings):
+    """Each gate adds its validations to the site, whose index lists the gates of earlier runs too (a run's
+    link to the Data Docs finds its own gate there after later runs); beyond the limit the oldest results
+    leave the index, the store and the site."""
+    import dataclasses
+
+    as_of = built_world.clock
+    index = gate_settings.data_docs_dir / "index.html"
+    first = run_gate("marts", built_clone, as_of=as_of, run_id="run-1", settings=gate_settings)
+    per_gate = len(list(gate_settings.validation_results_dir.rglob("*.json")))
+    assert per_gate > 0 and "marts:run-1" in index.read_text()
+    run_gate("marts", built_clone, as_of=as_of, run_id="run-2", settings=gate_settings)
+    listed = index.read_text()
+    assert "marts:run-1" in listed and "marts:run-2" in listed  # not only the last gate's
+    pages = {p.name for p in gate_settings.data_docs_dir.joinpath("validations").rglob("*.html")}
+    assert len(list(gate_settings.validation_results_dir.rglob("*.json"))) == 2 * per_gate
+
+    # keep one gate's worth: the third gate's results stay, the two earlier ones go, pages included
+    keep_one = dataclasses.replace(gate_settings, data_docs_keep=per_gate)
+    run_gate("marts", built_clone, as_of=as_of, run_id="run-3", settings=keep_one)
+    listed = index.read_text()
+    assert "marts:run-3" in listed and "marts:run-1" not in listed and "marts:run-2" not in listed
+    assert len(list(gate_settings.validation_results_dir.rglob("*.json"))) == per_gate
+    left = list(gate_settings.data_docs_dir.joinpath("validations").rglob("*.html"))
+    assert len(left) == per_gate and pages, (len(left), per_gate)
+    assert first.success
+
+
 def test_broken_raw_data_fails_the_raw_gate_naming_each_expectation(built_clone, built_world, gate_settings):
     as_of = built_world.clock
     future = as_of + timedelta(days=2)

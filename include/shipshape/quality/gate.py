@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 
@@ -173,18 +173,37 @@ def _context(settings: GateSettings):
 
     docs = settings.data_docs_dir
     docs.mkdir(parents=True, exist_ok=True)
+    stores = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    # The validation results persist (the rest of the context is built per gate), so that the site's
+    # index lists every gate of every run, not only the last gate's
+    stores.stores[stores.validation_results_store_name]["store_backend"] = {
+        "class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.validation_results_dir)}
     config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        store_backend_defaults=stores,
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),
         data_docs_sites={DOCS_SITE: {
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                   "validation_results_limit": settings.data_docs_keep},
         }},
     )
     return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _forget_old_validations(context, keep: int) -> None:
+    """Drop the validation results beyond the newest ``keep``, with their pages: the site lists what the
+    store holds, and the store would otherwise grow with every run."""
+    store = context.validation_results_store
+    keys = sorted(store.list_keys(), key=lambda k: k.run_id.run_time, reverse=True)
+    for key in keys[keep:]:
+        for site in context.get_docs_sites_urls(resource_identifier=key, site_name=DOCS_SITE, only_if_exists=True):
+            page = urlsplit(site.get("site_url") or "")
+            if page.scheme == "file":
+                Path(unquote(page.path)).unlink(missing_ok=True)
+        store.remove_key(key)
 
 
 def _validate(definition, url: str, *, run_id: str, settings: GateSettings) -> tuple[list[ExpectationOutcome], Path]:
@@ -212,7 +231,12 @@ def _validate(definition, url: str, *, run_id: str, settings: GateSettings) -> t
     finally:
         # a long-lived worker must not keep the pooled connections of every gate it ran
         source.get_execution_engine().engine.dispose()
-    context.build_data_docs(site_names=[DOCS_SITE])
+    # this gate's pages (its validations and suites) and the index; the pages of earlier gates stay
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    built = [*result.run_results, *(ExpectationSuiteIdentifier(name=v.suite.name) for v in validations)]
+    _forget_old_validations(context, settings.data_docs_keep)
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=built)
 
     outcomes = []
     for validation in result.run_results.values():

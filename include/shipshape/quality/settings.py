@@ -7,6 +7,7 @@ shipshape setting); :func:`GateSettings.from_env` reads them, and a caller may o
 | variable | default | meaning |
 |---|---|---|
 | ``SHIPSHAPE_DATA_DOCS_DIR`` | ``$SHIPSHAPE_DATA_DIR/data_docs`` or ``<project>/.data/data_docs`` | Data Docs site folder |
+| ``SHIPSHAPE_DATA_DOCS_KEEP`` | ``1000`` | validation results the site keeps and lists (about 40 reconcile runs: a run validates 24 assets) |
 | ``SHIPSHAPE_GATE_TIMESTAMP_FLOOR`` | ``2000-01-01T00:00:00Z`` | no timestamp before this |
 | ``SHIPSHAPE_GATE_CLOCK_SKEW_MINUTES`` | ``15`` | no timestamp after as-of plus this |
 | ``SHIPSHAPE_GATE_MISMATCH_FACTOR`` | ``3`` | the mismatch rate may not exceed factor × recent median |
@@ -41,6 +42,7 @@ def data_docs_dir(env: Mapping[str, str] | None = None) -> Path:
 @dataclass(frozen=True)
 class GateSettings:
     data_docs_dir: Path
+    data_docs_keep: int = 1000
     timestamp_floor: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     clock_skew: timedelta = timedelta(minutes=15)
     mismatch_factor: float = 3.0
@@ -57,9 +59,17 @@ class GateSettings:
             kwargs["timestamp_floor"] = floor if floor.tzinfo else floor.replace(tzinfo=UTC)
         if env.get("SHIPSHAPE_GATE_CLOCK_SKEW_MINUTES"):
             kwargs["clock_skew"] = timedelta(minutes=float(env["SHIPSHAPE_GATE_CLOCK_SKEW_MINUTES"]))
+        if env.get("SHIPSHAPE_DATA_DOCS_KEEP"):
+            kwargs["data_docs_keep"] = max(1, int(env["SHIPSHAPE_DATA_DOCS_KEEP"]))
         for name, cast in (("mismatch_factor", float), ("mismatch_floor", float),
                            ("mismatch_min_history", int), ("mismatch_window", int)):
             value = env.get(f"SHIPSHAPE_GATE_{name.upper()}")
             if value:
                 kwargs[name] = cast(value)
         return cls(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def validation_results_dir(self) -> Path:
+        """Where the gates keep their validation results for the site to list: beside the site, not in it
+        (the site is served; the results are its source)."""
+        return self.data_docs_dir.with_name(self.data_docs_dir.name + "_validations")
