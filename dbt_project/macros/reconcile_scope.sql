@@ -14,10 +14,10 @@
     Every other intermediate model is an incremental table of one grain, config meta
     `scope: [grain, key expression(, expansion)]` (grain `order`: Shopify orders, see scope_keys), run
     with these hooks:
-      pre-hook   the keys of every batch it has not taken yet go to staging.dbt_model_scope (a null key:
+      pre-hook   the keys of every batch it has not taken yet go to ops.dbt_model_scope (a null key:
                  all of them), and its rows of those keys are deleted;
       model      recomputes those keys only ({{ in_scope('expression') }} in its where clauses);
-      post-hook  records the last batch it took (staging.dbt_incremental_state.change_batch).
+      post-hook  records the last batch it took (ops.dbt_incremental_state.change_batch).
     All three are one transaction. A model that fails keeps its batch mark, so its next run takes the
     batches it missed as well; int_reconcile_changes prunes a batch once every scoped model of the project
     has taken it. Without
@@ -210,7 +210,7 @@
         coalesce((select max(log_id) from {{ change_log_relation() }}), 0)::text,
         true
     );
-    select set_config('shipshape.change_batch', nextval('{{ target.schema }}.dbt_change_batches')::text, true);
+    select set_config('shipshape.change_batch', nextval('{{ change_batches_sequence() }}')::text, true);
     {% if is_incremental() %}
         {#- the project's scoped models (a model removed from the project must not hold batches back) -#}
         {%- set consumers = [] -%}
