@@ -197,7 +197,11 @@
 
 {#- the model's previous state column `column` (null before its first incremental run) -#}
 {% macro _previous_state(column) -%}
-    (select {{ column }} from {{ incremental_state_relation() }} where model = '{{ this.identifier }}')
+    (
+        select state.{{ column }}
+        from {{ incremental_state_relation() }} as state
+        where state.model = '{{ this.identifier }}'
+    )
 {%- endmacro %}
 
 {#- the change log rows (grain, key) of one image of the rows of `relation` (an alias or a table) -#}
