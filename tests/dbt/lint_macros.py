@@ -2,12 +2,13 @@
 
 sqlfluff does not lint macro bodies by itself: neither templater renders a file of `{% macro %}` blocks to
 anything (the dbt templater lints nodes, and a macro file is no node; the jinja templater renders the
-definitions to nothing). So each `{% macro %}...{% endmacro %}` body is taken out and linted on its own
+definitions to nothing). So each `{% macro %}` (and generic `{% test %}`) body is taken out and linted on its own
 with the jinja templater (dbt's builtins, the project's macros loadable, undefined names such as `this`
 or `target` rendered as their names) and dbt_project/.sqlfluff's rules and layout. A body that is a
 fragment (an expression, a relation name) is linted as the target of a `select`. Violations are reported
 at their line and column in the macro file; layout rules that only concern whole files (LT12, LT13) are
-left out.
+left out. What a macro renders to inside a model is not linted again (sqlfluff skips templated output);
+`{% if %}` branches are linted as far as sqlfluff's variant rendering reaches them.
 
     python tests/dbt/lint_macros.py [dbt_project/macros/<file>.sql ...]    # exit status 1 on violations
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from sqlfluff.core import FluffConfig, Linter
 
 PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
-MACRO = re.compile(r"\{%-?\s*macro\s+(\w+)\s*\((.*?)\)\s*-?%\}(.*?)\{%-?\s*endmacro\s*-?%\}", re.S)
+MACRO = re.compile(r"\{%-?\s*(?:macro|test)\s+(\w+)\s*\((.*?)\)\s*-?%\}(.*?)\{%-?\s*end(?:macro|test)\s*-?%\}", re.S)
 FRAGMENT_INDENT = "    "
 # arguments a macro uses where a bare name would not parse: what its callers pass instead
 ARGUMENTS = {"changed": "(select null)", "column": "as_of"}
