@@ -13,17 +13,17 @@
         from it, but an operator may: every delete is journaled in raw._deletions, see
         ensure_raw_deletion_journal below).
 
-    The records a run restages are kept in staging.dbt_model_scope (model -> key; a null key: every row,
+    The records a run restages are kept in ops.dbt_model_scope (model -> key; a null key: every row,
     after a full build), which the model's tests read to check only those rows (macros/test_scope.sql).
 
     Change log. What downstream models need to recompute is told by the keys the restaged rows carry, as
     they were before (the rows deleted) and after (the rows inserted): config meta `change_keys` lists
     [grain, SQL expression over the model's columns] pairs, e.g. ['payment', "'stripe:' || payment_intent_id"]
     (the grains are int_reconcile_changes's),
-    and both images of every restaged row are appended to staging.dbt_changed_keys. A full build logs one
+    and both images of every restaged row are appended to ops.dbt_changed_keys. A full build logs one
     row of grain 'all'. int_reconcile_changes consumes the log (macros/reconcile_scope.sql).
 
-    State: staging.dbt_incremental_state, one row per model: the as-of and the `extracted_at` high-water
+    State: ops.dbt_incremental_state, one row per model: the as-of and the `extracted_at` high-water
     mark its rows are current for, and the last raw._deletions entry it has seen. The mark is read once,
     at the start of the model's transaction (transaction-local setting), and only versions extracted up to
     it count as seen, so a load that commits while the model runs is picked up by the next run. Pre-hook,
@@ -31,19 +31,30 @@
     were. `--full-refresh` rebuilds everything.
 
     Each incremental staging model names the column that holds its raw record's source_id in
-    config meta `raw_key`.
+    config meta `raw_key`. docs/incremental.md follows one change through all of this; docs/DECISIONLOG.md
+    says why it is built so.
 -#}
 
+{#- The bookkeeping lives in `ops`, the warehouse's schema for the pipeline's own state (extraction
+    cursors, quarantine acknowledgements, correction log), not beside the models it describes. -#}
+{% macro incremental_state_schema() -%}
+    ops
+{%- endmacro %}
+
 {% macro incremental_state_relation() -%}
-    {{ target.schema }}.dbt_incremental_state
+    {{ incremental_state_schema() }}.dbt_incremental_state
 {%- endmacro %}
 
 {% macro model_scope_relation() -%}
-    {{ target.schema }}.dbt_model_scope
+    {{ incremental_state_schema() }}.dbt_model_scope
 {%- endmacro %}
 
 {% macro change_log_relation() -%}
-    {{ target.schema }}.dbt_changed_keys
+    {{ incremental_state_schema() }}.dbt_changed_keys
+{%- endmacro %}
+
+{% macro change_batches_sequence() -%}
+    {{ incremental_state_schema() }}.dbt_change_batches
 {%- endmacro %}
 
 {#- on-run-start: the bookkeeping tables, created once, before any model runs in parallel -#}
@@ -52,10 +63,11 @@
         two concurrent `create ... if not exists` can still collide in the catalog, and losing that race
         is fine. Every statement is guarded by a catalog lookup, because DDL on an existing table still
         takes a lock that waits for the models writing to it in other invocations. -#}
+    {{ move_incremental_state() }}
     do $$
     begin
         if to_regclass('{{ incremental_state_relation() }}') is null then
-            create schema if not exists {{ target.schema }};
+            create schema if not exists {{ incremental_state_schema() }};
             create table {{ incremental_state_relation() }} (
                 model text primary key,
                 as_of timestamptz not null,
@@ -66,7 +78,7 @@
         -- fingerprint, staging's place in raw._deletions
         if not exists (
             select from information_schema.columns
-            where table_schema = '{{ target.schema }}' and table_name = 'dbt_incremental_state'
+            where table_schema = '{{ incremental_state_schema() }}' and table_name = 'dbt_incremental_state'
                 and column_name = 'deletions_through'
         ) then
             alter table {{ incremental_state_relation() }}
@@ -85,14 +97,43 @@
                 key text
             );
         end if;
-        if to_regclass('{{ target.schema }}.dbt_change_batches') is null then
-            create sequence {{ target.schema }}.dbt_change_batches;
+        if to_regclass('{{ change_batches_sequence() }}') is null then
+            create sequence {{ change_batches_sequence() }};
         end if;
     exception when unique_violation or duplicate_table or duplicate_schema or duplicate_object then
         null;
     end
     $$;
     {{ ensure_raw_deletion_journal() }}
+{% endmacro %}
+
+{#- Until issue 18 the bookkeeping lived in the target schema (staging). A warehouse built then has it
+    moved to ops, rows and all (indexes and the log's id sequence go with their tables), so its next run
+    stays incremental instead of restaging everything; nothing is left in staging. Two invocations racing
+    here: one moves, the other's move fails and is ignored; at worst one creates empty tables first, and
+    the next run restages everything, which is slow but right. -#}
+{% macro move_incremental_state() %}
+    {%- if target.schema == incremental_state_schema() %}{{ return('') }}{% endif %}
+    do $$
+    declare
+        bookkeeping text;
+    begin
+        foreach bookkeeping in array array['dbt_incremental_state', 'dbt_model_scope', 'dbt_changed_keys'] loop
+            if to_regclass('{{ incremental_state_schema() }}.' || bookkeeping) is null
+                and to_regclass('{{ target.schema }}.' || bookkeeping) is not null then
+                create schema if not exists {{ incremental_state_schema() }};
+                execute format('alter table %I.%I set schema %I',
+                    '{{ target.schema }}', bookkeeping, '{{ incremental_state_schema() }}');
+            end if;
+        end loop;
+        if to_regclass('{{ change_batches_sequence() }}') is null
+            and to_regclass('{{ target.schema }}.dbt_change_batches') is not null then
+            alter sequence {{ target.schema }}.dbt_change_batches set schema {{ incremental_state_schema() }};
+        end if;
+    exception when undefined_table or duplicate_table or duplicate_schema or duplicate_object then
+        null;
+    end
+    $$;
 {% endmacro %}
 
 {#- raw._deletions: every row deleted from a raw table (by hand: shipshape only ever inserts), so that
@@ -156,7 +197,11 @@
 
 {#- the model's previous state column `column` (null before its first incremental run) -#}
 {% macro _previous_state(column) -%}
-    (select {{ column }} from {{ incremental_state_relation() }} where model = '{{ this.identifier }}')
+    (
+        select state.{{ column }}
+        from {{ incremental_state_relation() }} as state
+        where state.model = '{{ this.identifier }}'
+    )
 {%- endmacro %}
 
 {#- the change log rows (grain, key) of one image of the rows of `relation` (an alias or a table) -#}

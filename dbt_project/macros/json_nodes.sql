@@ -7,10 +7,7 @@
 {% macro json_nodes(expr) -%}
     (case jsonb_typeof({{ expr }})
         when 'array' then {{ expr }}
-        when 'object' then coalesce(
-            {{ expr }} -> 'nodes',
-            jsonb_path_query_array({{ expr }}, '$.edges[*].node')
-        )
+        when 'object' then coalesce({{ expr }} -> 'nodes', jsonb_path_query_array({{ expr }}, '$.edges[*].node'))
         else '[]'::jsonb
     end)
 {%- endmacro %}

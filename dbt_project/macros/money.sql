@@ -16,10 +16,12 @@
 
 {% macro stripe_amount(amount_expr, currency_expr) -%}
     (case
-        when upper({{ currency_expr }}) in (
-            'BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA',
-            'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'
-        ) then ({{ amount_expr }})::numeric
+        when
+            upper({{ currency_expr }}) in (
+                'BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA',
+                'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'
+            )
+            then ({{ amount_expr }})::numeric
         when upper({{ currency_expr }}) in ('BHD', 'JOD', 'KWD', 'OMR', 'TND')
             then round(({{ amount_expr }})::numeric / 1000, 3)
         else round(({{ amount_expr }})::numeric / 100, 2)

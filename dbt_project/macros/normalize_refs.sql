@@ -20,7 +20,11 @@
     fixed set of characters give the same result several times faster than the regex engine.
 -#}
 {% macro strip_space(expr) -%}
-    btrim({{ expr }}, E' \u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
+    btrim(
+        {{ expr }},
+        E' \u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0085\u00a0\u1680'
+        || E'\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000'
+    )
 {%- endmacro %}
 
 {#- (a prefix of `gid://shopify/order/`, any case, then any leading `#`s; then leading zeros but the last) -#}

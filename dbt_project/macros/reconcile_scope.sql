@@ -14,10 +14,10 @@
     Every other intermediate model is an incremental table of one grain, config meta
     `scope: [grain, key expression(, expansion)]` (grain `order`: Shopify orders, see scope_keys), run
     with these hooks:
-      pre-hook   the keys of every batch it has not taken yet go to staging.dbt_model_scope (a null key:
+      pre-hook   the keys of every batch it has not taken yet go to ops.dbt_model_scope (a null key:
                  all of them), and its rows of those keys are deleted;
       model      recomputes those keys only ({{ in_scope('expression') }} in its where clauses);
-      post-hook  records the last batch it took (staging.dbt_incremental_state.change_batch).
+      post-hook  records the last batch it took (ops.dbt_incremental_state.change_batch).
     All three are one transaction. A model that fails keeps its batch mark, so its next run takes the
     batches it missed as well; int_reconcile_changes prunes a batch once every scoped model of the project
     has taken it. Without
@@ -76,57 +76,75 @@
     with
 
     batches as (
-        select changes.grain, changes.entity_key as key
+        select
+            changes.grain,
+            changes.entity_key
         from {{ changes }} as changes
         where
             changes.batch > coalesce(
-                (select state.change_batch from {{ incremental_state_relation() }} as state
-                 where state.model = '{{ this.identifier }}'), -1)
+                (
+                    select state.change_batch from {{ incremental_state_relation() }} as state
+                    where state.model = '{{ this.identifier }}'
+                ),
+                -1
+            )
             and changes.batch <= current_setting({{ _batch_setting() }})::bigint
     ),
 
     everything as (
-        select from batches where grain = 'all'
+        select from batches
+        where batches.grain = 'all'
         union all
         -- a table built before its batches were recorded (or whose batches were pruned): no way to know
-        select where not exists (
-            select from {{ incremental_state_relation() }} as state
-            where state.model = '{{ this.identifier }}' and state.change_batch is not null
-        )
+        select
+        where
+            not exists (
+                select from {{ incremental_state_relation() }} as state
+                where state.model = '{{ this.identifier }}' and state.change_batch is not null
+            )
     ),
 
     keys as (
         {%- if grain == 'order' %}
-            select key from batches where grain = 'shopify_order'
+            select batches.entity_key from batches
+            where batches.grain = 'shopify_order'
             union
             -- the orders the changed payments and ShipHero orders link to now (int_reconcile_changes
             -- added the ones they linked to before)
             select links.shopify_order_id::text
             from {{ ref('int_payment_links') }} as links
             where
-                links.gateway || ':' || links.payment_id in (select key from batches where grain = 'payment')
+                links.gateway || ':' || links.payment_id in (
+                    select batches.entity_key from batches
+                    where batches.grain = 'payment'
+                )
                 and links.shopify_order_id is not null
             union
             select links.shopify_order_id::text
             from {{ ref('int_shiphero_order_links') }} as links
             where
-                links.shiphero_order_id in (select key from batches where grain = 'shiphero_order')
+                links.shiphero_order_id in (
+                    select batches.entity_key from batches
+                    where batches.grain = 'shiphero_order'
+                )
                 and links.shopify_order_id is not null
         {%- else %}
-            select key from batches where grain = '{{ grain }}'
+            select batches.entity_key from batches
+            where batches.grain = '{{ grain }}'
         {%- endif %}
         {%- if expand == 'shiphero_claims' %}
             union
-            {{ scope_expand_shiphero_claims("(select key from batches where grain = 'shiphero_order')") }}
+            {{ scope_expand_shiphero_claims(
+                "(select batches.entity_key from batches where batches.grain = 'shiphero_order')") }}
         {%- endif %}
     )
 
     select '{{ this.identifier }}', null::text
     where exists (select from everything)
     union all
-    select '{{ this.identifier }}', keys.key
+    select '{{ this.identifier }}', keys.entity_key
     from keys
-    where keys.key is not null and not exists (select from everything)
+    where keys.entity_key is not null and not exists (select from everything)
 {%- endmacro %}
 
 {#- pre-hook of every intermediate model (a no-op for models without meta `scope`) -#}
@@ -168,37 +186,45 @@
 {% macro scope_expand_shiphero_claims(changed) -%}
     select claims.shiphero_order_id
     from {{ this }} as claims
-    where claims.shopify_order_id in (
-        select before.shopify_order_id from {{ this }} as before
-        where before.shiphero_order_id in {{ changed }}
-        union
-        select refs.shopify_order_id
-        from {{ ref('stg_shiphero__orders') }} as shiphero_orders
-        inner join {{ ref('int_order_refs') }} as refs
-            on shiphero_orders.partner_order_ref = refs.order_ref
-        where shiphero_orders.shiphero_order_id in {{ changed }}
-        union
-        select refs.shopify_order_id
-        from {{ ref('stg_shiphero__orders') }} as shiphero_orders
-        inner join {{ ref('int_order_refs') }} as refs
-            on shiphero_orders.order_number_ref = refs.order_ref
-        where shiphero_orders.shiphero_order_id in {{ changed }}
-    )
+    where
+        claims.shopify_order_id in (
+            select claimed_before.shopify_order_id from {{ this }} as claimed_before
+            where claimed_before.shiphero_order_id in {{ changed }}
+            union
+            select refs.shopify_order_id
+            from {{ ref('stg_shiphero__orders') }} as shiphero_orders
+            inner join {{ ref('int_order_refs') }} as refs
+                on shiphero_orders.partner_order_ref = refs.order_ref
+            where shiphero_orders.shiphero_order_id in {{ changed }}
+            union
+            select refs.shopify_order_id
+            from {{ ref('stg_shiphero__orders') }} as shiphero_orders
+            inner join {{ ref('int_order_refs') }} as refs
+                on shiphero_orders.order_number_ref = refs.order_ref
+            where shiphero_orders.shiphero_order_id in {{ changed }}
+        )
 {%- endmacro %}
 
 {#- what int_reconcile_changes compares between runs: a change of a tolerance or an editable seed
     changes every order's judgement -#}
 {% macro settings_fingerprint() -%}
-    md5(concat_ws('|',
-        {%- for name in ['amount_tolerance', 'missing_in_3pl_grace_hours', 'ship_sla_hours', 'inventory_tolerance',
-                         'ship_on_authorization', 'paypal_publish_lag_hours'] %}
-        '{{ name }}={{ var(name) }}',
-        {%- endfor %}
-        (select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
-         from {{ ref('shipping_method_map') }} as seed),
-        (select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
-         from {{ ref('carrier_map') }} as seed)
-    ))
+    md5(
+        concat_ws(
+            '|',
+            {%- for name in ['amount_tolerance', 'missing_in_3pl_grace_hours', 'ship_sla_hours',
+                             'inventory_tolerance', 'ship_on_authorization', 'paypal_publish_lag_hours'] %}
+                '{{ name }}={{ var(name) }}',
+            {%- endfor %}
+            (
+                select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
+                from {{ ref('shipping_method_map') }} as seed
+            ),
+            (
+                select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
+                from {{ ref('carrier_map') }} as seed
+            )
+        )
+    )
 {%- endmacro %}
 
 {#- int_reconcile_changes's hooks: its batch number and the change log mark; prune the batches every
@@ -210,7 +236,7 @@
         coalesce((select max(log_id) from {{ change_log_relation() }}), 0)::text,
         true
     );
-    select set_config('shipshape.change_batch', nextval('{{ target.schema }}.dbt_change_batches')::text, true);
+    select set_config('shipshape.change_batch', nextval('{{ change_batches_sequence() }}')::text, true);
     {% if is_incremental() %}
         {#- the project's scoped models (a model removed from the project must not hold batches back) -#}
         {%- set consumers = [] -%}
@@ -219,10 +245,11 @@
             {%- do consumers.append("'" ~ node.name ~ "'") -%}
         {%- endfor %}
         delete from {{ this }}
-        where batch <= (
-            select min(state.change_batch) from {{ incremental_state_relation() }} as state
-            where state.change_batch is not null and state.model in ({{ consumers | join(', ') }})
-        );
+        where
+            batch <= (
+                select min(state.change_batch) from {{ incremental_state_relation() }} as state
+                where state.change_batch is not null and state.model in ({{ consumers | join(', ') }})
+            );
     {% endif %}
 {% endmacro %}
 

@@ -1,7 +1,7 @@
 {#-
     Data tests check what the last run of their model wrote, not the whole table again.
 
-    An incremental model records the keys its latest run recomputed in staging.dbt_model_scope (a null
+    An incremental model records the keys its latest run recomputed in ops.dbt_model_scope (a null
     key: it rebuilt everything, as a full build does). Rows it did not recompute are the rows an earlier
     run wrote and its tests passed, so a test of the recomputed rows says the same as a test of the table:
       not_null, accepted_values   the recomputed rows only;

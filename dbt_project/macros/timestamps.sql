@@ -22,14 +22,16 @@
 {% macro shopify_legacy_id(expr) -%}
     {%- set kind = "split_part(" ~ expr ~ ", '/', 4)" -%}
     {%- set number = "split_part(" ~ expr ~ ", '/', 5)" -%}
-    (case
-        when
-            left({{ expr }}, 14) = 'gid://shopify/'
-            and {{ kind }} != ''
-            and translate({{ kind }}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', '') = ''
-            and {{ number }} != ''
-            and translate({{ number }}, '0123456789', '') = ''
-            then {{ number }}::bigint
-        else substring({{ expr }} from '^gid://shopify/[A-Za-z]+/([0-9]+)')::bigint
-    end)
+    (
+        case
+            when
+                left({{ expr }}, 14) = 'gid://shopify/'
+                and {{ kind }} != ''
+                and translate({{ kind }}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', '') = ''
+                and {{ number }} != ''
+                and translate({{ number }}, '0123456789', '') = ''
+                then {{ number }}::bigint
+            else substring({{ expr }} from '^gid://shopify/[A-Za-z]+/([0-9]+)')::bigint
+        end
+    )
 {%- endmacro %}

@@ -31,6 +31,6 @@ def recomputed(url: str, model: str) -> int | None:
     """How many keys the latest run of `model` recomputed (None: all of them)."""
     with psycopg.connect(url) as conn:
         keys, everything = conn.execute(
-            "select count(key), bool_or(key is null) from staging.dbt_model_scope where model = %s",
+            "select count(key), bool_or(key is null) from ops.dbt_model_scope where model = %s",
             (model,)).fetchone()
     return None if everything else keys

@@ -31,7 +31,7 @@ def _duplicate(url: str, in_scope: bool) -> int:
     with psycopg.connect(url) as conn:
         key = conn.execute(
             f"select shopify_order_id from intermediate.{MODEL} where shopify_order_id::text {membership}"
-            " (select key from staging.dbt_model_scope where model = %s and key is not null)"
+            " (select key from ops.dbt_model_scope where model = %s and key is not null)"
             " order by shopify_order_id limit 1", (MODEL,)).fetchone()[0]
         conn.execute(f"insert into intermediate.{MODEL} select * from intermediate.{MODEL}"
                      " where shopify_order_id = %s", (key,))

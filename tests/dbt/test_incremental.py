@@ -5,7 +5,8 @@ moves on three hours (new orders, captures, refunds, shipments, tracker updates)
 extracted (the streams' cursors, a later window: what the hourly ingest lands), and dbt runs
 incrementally at the new clock: every staging and intermediate table and every mart that depends only on
 raw and as-of must equal, row for row, what `dbt run --full-refresh` builds at the same as-of. The same
-holds for a rerun at the same as-of, for a backfill (an incremental run at the earlier clock, with the
+holds for a rerun at the same as-of (one whose bookkeeping must first move from staging to ops, as on a
+warehouse built before it lived there), for a backfill (an incremental run at the earlier clock, with the
 newer versions already in raw), for a run after one that left a model behind, after records are deleted
 from raw by hand, and after a tolerance changes.
 """
@@ -23,6 +24,9 @@ from shipshape_sandbox import lifecycle
 from shipshape_sandbox.dump import dump_raw
 
 pytestmark = pytest.mark.integration
+
+# the incremental models' bookkeeping (dbt_project/macros/incremental_staging.sql), in ops
+BOOKKEEPING = ("dbt_incremental_state", "dbt_model_scope", "dbt_changed_keys")
 
 # mismatch_history keeps the history of the runs (a full refresh restarts it by design), and
 # mismatch_daily is drawn from it: every other relation must not depend on how it was built
@@ -78,14 +82,25 @@ def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) ->
     # forward: only the changed records are restaged, and only the orders they touch judged again
     run("run", as_of=second)
     with psycopg.connect(url) as conn:
-        states = conn.execute("select distinct as_of from staging.dbt_incremental_state").fetchall()
+        states = conn.execute("select distinct as_of from ops.dbt_incremental_state").fetchall()
     assert states == [(second,)]
     judged = recomputed(url, "int_order_reconciliation")
     assert judged is not None and 0 < judged < 300, f"{judged} of 600 orders judged again"
     incremental = fingerprint(url)
+    # a warehouse built before the bookkeeping moved to ops (it lived in staging): the next run moves it
+    # to ops, rows and all, so that run stays incremental
+    with psycopg.connect(url) as conn:
+        for table in BOOKKEEPING:
+            conn.execute(f"alter table ops.{table} set schema staging")
+        conn.execute("alter sequence ops.dbt_change_batches set schema staging")
     run("run", as_of=second)
     assert fingerprint(url) == incremental, "a rerun at the same as-of changes nothing"
     assert recomputed(url, "int_order_reconciliation") == 0
+    with psycopg.connect(url) as conn:
+        where = {name: conn.execute("select to_regclass(%s)::text, to_regclass(%s)::text",
+                                    (f"ops.{name}", f"staging.{name}")).fetchone()
+                 for name in (*BOOKKEEPING, "dbt_change_batches")}
+    assert all(ops and not staging for ops, staging in where.values()), where
     full = equals_full_refresh(second)
 
     # backwards (a backfill at the first clock, the newer versions already in raw)

@@ -15,7 +15,7 @@
 {%- set hours = "interval '1 hour' * " -%}
 
 -- The keys the intermediate tables recompute in this run, one batch per run (macros/reconcile_scope.sql):
--- what staging restaged since the previous run (staging.dbt_changed_keys, both the old and the new rows'
+-- what staging restaged since the previous run (ops.dbt_changed_keys, both the old and the new rows'
 -- keys), followed to every key that can depend on it, plus the orders whose time rules can have turned
 -- between the previous as-of and this one. A full build, a first run, a changed tolerance or seed, or a
 -- staging table rebuilt from scratch: one row of grain `all`.

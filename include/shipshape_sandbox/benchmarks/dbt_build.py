@@ -156,7 +156,7 @@ def _recomputed(url: str) -> dict[str, int | str]:
     """How many keys each incremental model's last run recomputed ('all' after a full build)."""
     with psycopg.connect(url) as conn:
         return {model: "all" if everything else keys for model, keys, everything in conn.execute(
-            "select model, count(key), bool_or(key is null) from staging.dbt_model_scope group by model"
+            "select model, count(key), bool_or(key is null) from ops.dbt_model_scope group by model"
             " order by model")}
 
 
