@@ -222,6 +222,10 @@
             (
                 select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
                 from {{ ref('carrier_map') }} as seed
+            ),
+            (
+                select md5(coalesce(string_agg(seed::text, '|' order by seed::text), ''))
+                from {{ ref('mismatch_codes') }} as seed
             )
         )
     )

@@ -27,6 +27,7 @@
 -- depends_on: {{ ref('stg_shiphero__order_lines') }} {{ ref('stg_shiphero__shipments') }}
 -- depends_on: {{ ref('stg_shiphero__shipping_labels') }} {{ ref('stg_tracking__trackers') }}
 -- depends_on: {{ ref('shipping_method_map') }} {{ ref('carrier_map') }}
+-- depends_on: {{ ref('mismatch_codes') }}
 
 {% if is_incremental() %}
 
