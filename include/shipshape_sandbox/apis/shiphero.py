@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import time
-import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +55,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shipshape_sandbox import lifecycle
+from shipshape_sandbox.apis.state import PerSandbox, cached_for_revision
 from shipshape_sandbox.ratelimit import Buckets
 from shipshape_sandbox.server import Sandbox
 from shipshape_sandbox.world import (
@@ -125,24 +125,11 @@ class ShipHeroState:
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """Memoise a listing for the world's current revision (a sync pages the same filter many times)."""
-        full = (self.sandbox.world.revision, *key)
-        hit = self._cache.get(full)
-        if hit is None:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            hit = self._cache[full] = compute()
-        return hit
+        return cached_for_revision(self._cache, self.sandbox.world.revision, key, compute)
 
 
-_STATES: weakref.WeakKeyDictionary[Sandbox, ShipHeroState] = weakref.WeakKeyDictionary()
-
-
-def state_for(sandbox: Sandbox) -> ShipHeroState:
-    """The ShipHero emulation's state for a sandbox (tests use it to drive the credit clock)."""
-    state = _STATES.get(sandbox)
-    if state is None:
-        state = _STATES[sandbox] = ShipHeroState(sandbox)
-    return state
+# The ShipHero emulation's state for a sandbox (tests use it to drive the credit clock).
+state_for: PerSandbox[ShipHeroState] = PerSandbox(ShipHeroState)
 
 
 # -------------------------------------------------------------------------------------- rendering

@@ -21,7 +21,6 @@ import heapq
 import json
 import random
 import time
-import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shipshape_sandbox.apis.state import PerSandbox
 from shipshape_sandbox.ratelimit import Buckets
 from shipshape_sandbox.server import Sandbox
 from shipshape_sandbox.world import (
@@ -739,15 +739,8 @@ def _attr(name: str) -> Callable[[Any], Any]:
     return lambda row: getattr(row, name)
 
 
-_STATES: weakref.WeakKeyDictionary[Sandbox, StripeState] = weakref.WeakKeyDictionary()
-
-
-def state_for(sandbox: Sandbox) -> StripeState:
-    """The Stripe emulation's state for this sandbox (tests use it to drive the rate-limit clock)."""
-    state = _STATES.get(sandbox)
-    if state is None:
-        state = _STATES[sandbox] = StripeState(sandbox)
-    return state
+# The Stripe emulation's state for this sandbox (tests use it to drive the rate-limit clock).
+state_for: PerSandbox[StripeState] = PerSandbox(StripeState)
 
 
 # ------------------------------------------------------------------------------------------- resources

@@ -22,7 +22,6 @@ import binascii
 import hashlib
 import math
 import time
-import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shipshape_sandbox.apis.state import PerSandbox, cached_for_revision
 from shipshape_sandbox.ratelimit import Buckets
 from shipshape_sandbox.server import Sandbox
 from shipshape_sandbox.world import Tracker, TrackingDetail, iso
@@ -79,24 +79,11 @@ class TrackingState:
         ).hexdigest()
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        full = (self.sandbox.world.revision, *key)
-        hit = self._cache.get(full)
-        if hit is None:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            hit = self._cache[full] = compute()
-        return hit
+        return cached_for_revision(self._cache, self.sandbox.world.revision, key, compute)
 
 
-_STATES: weakref.WeakKeyDictionary[Sandbox, TrackingState] = weakref.WeakKeyDictionary()
-
-
-def state_for(sandbox: Sandbox) -> TrackingState:
-    """The tracking emulation's state for a sandbox (tests use it to drive the rate-limit clock)."""
-    state = _STATES.get(sandbox)
-    if state is None:
-        state = _STATES[sandbox] = TrackingState(sandbox)
-    return state
+# The tracking emulation's state for a sandbox (tests use it to drive the rate-limit clock).
+state_for: PerSandbox[TrackingState] = PerSandbox(TrackingState)
 
 
 # ------------------------------------------------------------------------------------------ render

@@ -61,41 +61,36 @@ if TYPE_CHECKING:
 
 # -------------------------------------------------------------------------------------------- roots
 def _node(ctx: Ctx, value: str) -> Obj | None:
+    """The object a global id names, or None: each kind is looked up where it lives (the world, or an
+    index of the API's), then wrapped in its GraphQL object."""
     kind, number = parse_gid(value)
     world = ctx.world
-    if kind == "Order":
+
+    def fulfillment_order():
         order = world.shopify_orders.get(number)
-        return OrderObj(ctx, order) if order else None
-    if kind == "Fulfillment":
-        hit = ctx.api.index("fulfillments").get(number)
-        return FulfillmentObj(ctx, hit) if hit else None
-    if kind == "FulfillmentOrder":
-        order = world.shopify_orders.get(number)
-        model = FulfillmentOrderModel.of(ctx.api, order) if order else None
-        return FulfillmentOrderObj(ctx, model) if model else None
-    if kind == "LineItem":
-        hit = ctx.api.index("line_items").get(number)
-        return LineItemObj(ctx, hit) if hit else None
-    if kind == "OrderTransaction":
-        hit = ctx.api.index("transactions").get(number)
-        return TransactionObj(ctx, hit) if hit else None
-    if kind == "Location":
-        loc = world.shopify_locations.get(number)
-        return LocationObj(ctx, loc) if loc else None
-    if kind == "InventoryItem":
-        item = world.shopify_inventory_items.get(number)
-        return InventoryItemObj(ctx, item) if item else None
-    if kind == "InventoryLevel":
+        return FulfillmentOrderModel.of(ctx.api, order) if order else None
+
+    def inventory_level():
         item_id = _query_param(value, "inventory_item_id")
-        level = world.shopify_inventory_levels.get((item_id, number)) if item_id is not None else None
-        return InventoryLevelObj(ctx, level) if level else None
-    if kind == "ProductVariant":
-        item = ctx.api.index("variants").get(number)
-        return VariantObj(ctx, item) if item else None
-    if kind == "BulkOperation":
-        op = world.shopify_bulk_operations.get(value)
-        return BulkOperationObj(ctx, op) if op is not None else None
-    return None
+        return world.shopify_inventory_levels.get((item_id, number)) if item_id is not None else None
+
+    finders = {
+        "Order": (lambda: world.shopify_orders.get(number), OrderObj),
+        "Fulfillment": (lambda: ctx.api.index("fulfillments").get(number), FulfillmentObj),
+        "FulfillmentOrder": (fulfillment_order, FulfillmentOrderObj),
+        "LineItem": (lambda: ctx.api.index("line_items").get(number), LineItemObj),
+        "OrderTransaction": (lambda: ctx.api.index("transactions").get(number), TransactionObj),
+        "Location": (lambda: world.shopify_locations.get(number), LocationObj),
+        "InventoryItem": (lambda: world.shopify_inventory_items.get(number), InventoryItemObj),
+        "InventoryLevel": (inventory_level, InventoryLevelObj),
+        "ProductVariant": (lambda: ctx.api.index("variants").get(number), VariantObj),
+        "BulkOperation": (lambda: world.shopify_bulk_operations.get(value), BulkOperationObj),
+    }
+    if kind not in finders:
+        return None
+    find, wrap = finders[kind]
+    found = find()
+    return wrap(ctx, found) if found is not None else None
 
 
 def _query_param(value: str, name: str) -> int | None:
