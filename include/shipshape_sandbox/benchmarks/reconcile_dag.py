@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,13 +33,17 @@ from psycopg import sql
 
 from shipshape import warehouse
 from shipshape_sandbox import demo
+from shipshape_sandbox.benchmarks import drop_database
 
 
-def _with_db(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
+    """``url`` on the same server, naming the database ``name``."""
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
-def _create(server: str, name: str, template: str | None = None) -> str:
+def create_database(server: str, name: str, template: str | None = None) -> str:
+    """A new database ``name`` on ``server`` (a clone of ``template`` when given), replacing any of that
+    name; returns its URL."""
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         if template:  # a template must have no sessions (dbt in-process may keep one)
@@ -48,18 +53,24 @@ def _create(server: str, name: str, template: str | None = None) -> str:
                                                                          sql.Identifier(template)))
         else:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return _with_db(server, name)
+    return with_database(server, name)
 
 
-def _drop(server: str, name: str) -> None:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+@dataclass
+class TimedRun:
+    """One DAG run under ``dag.test()``: its wall time, state, each task's state, and the task time summed
+    by kind (the producer's dbt build, the other dbt tasks, each other task)."""
+
+    seconds: float
+    state: str
+    tasks: dict[str, str]
+    task_seconds: dict[str, float]
+
+    def top(self, n: int = 5) -> str:
+        return "; ".join(f"{k} {v:.1f} s" for k, v in sorted(self.task_seconds.items(), key=lambda kv: -kv[1])[:n])
 
 
-LAST_BREAKDOWN: dict[str, float] = {}
-
-
-def _timed_run(dag_id: str, logical_date) -> tuple[float, str, dict[str, str]]:
+def timed_run(dag_id: str, logical_date) -> TimedRun:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
@@ -68,19 +79,13 @@ def _timed_run(dag_id: str, logical_date) -> tuple[float, str, dict[str, str]]:
     run = bag.dags[dag_id].test(logical_date=logical_date)
     elapsed = time.monotonic() - started
     tis = run.get_task_instances()
-    states = {ti.task_id: str(ti.state) for ti in tis}
-    # where the time went: the dbt task(s) that run dbt, the gates and push, and every other dbt task
-    LAST_BREAKDOWN.clear()
+    task_seconds: dict[str, float] = {}
     for ti in tis:
         if ti.start_date and ti.end_date:
             kind = ("producer" if ti.task_id.endswith("dbt_producer_watcher") else
                     "other dbt tasks" if ti.task_id.startswith("dbt.") else ti.task_id)
-            LAST_BREAKDOWN[kind] = LAST_BREAKDOWN.get(kind, 0.0) + (ti.end_date - ti.start_date).total_seconds()
-    return elapsed, str(run.state), states
-
-
-def _breakdown() -> str:
-    return "; ".join(f"{k} {v:.1f} s" for k, v in sorted(LAST_BREAKDOWN.items(), key=lambda kv: -kv[1])[:5])
+            task_seconds[kind] = task_seconds.get(kind, 0.0) + (ti.end_date - ti.start_date).total_seconds()
+    return TimedRun(elapsed, str(run.state), {ti.task_id: str(ti.state) for ti in tis}, task_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tag = uuid.uuid4().hex[:8]
     template = f"shipshape_bench_dag_{tag}"
-    url = _create(args.server, template)
+    url = create_database(args.server, template)
     warehouse.bootstrap(url)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"code: {warehouse.project_root()}", flush=True)
@@ -119,26 +124,27 @@ def main(argv: list[str] | None = None) -> int:
         with running(sandbox, port=args.port) as base:
             demo.configure_airflow(home, warehouse.project_root() / "dags",
                                    {**connection_env(base, sandbox.credentials.as_json()), warehouse.CONN_ENV: url})
-            t, state, _ = _timed_run("shipshape_ingest", world.clock)
-            print(f"round 1 ingest: {t:.1f} s, {state}", flush=True)
-            t, state, states = _timed_run("shipshape_reconcile", world.clock)
-            bad = {k: v for k, v in states.items() if v != "success"}
-            print(f"round 1 reconcile (full build): {t:.1f} s, {state} {bad or ''}", flush=True)
-            if state != "success":
+            ingest = timed_run("shipshape_ingest", world.clock)
+            print(f"round 1 ingest: {ingest.seconds:.1f} s, {ingest.state}", flush=True)
+            full = timed_run("shipshape_reconcile", world.clock)
+            bad = {k: v for k, v in full.tasks.items() if v != "success"}
+            print(f"round 1 reconcile (full build): {full.seconds:.1f} s, {full.state} {bad or ''}", flush=True)
+            if full.state != "success":
                 return 1
             sandbox.advance(1)
-            t, state, _ = _timed_run("shipshape_ingest", world.clock)
-            print(f"round 2 ingest: {t:.1f} s, {state}", flush=True)
+            ingest = timed_run("shipshape_ingest", world.clock)
+            print(f"round 2 ingest: {ingest.seconds:.1f} s, {ingest.state}", flush=True)
             reference = None
             results: list[tuple[int, float]] = []
             for threads in [int(x) for x in args.threads.split(",")]:
                 for _ in range(args.repeat):
                     name = f"shipshape_bench_dag_{tag}_{len(clones)}"
-                    clone = _create(args.server, name, template=template)
+                    clone = create_database(args.server, name, template=template)
                     clones.append(name)
                     os.environ[warehouse.CONN_ENV] = clone
                     os.environ["SHIPSHAPE_DBT_THREADS"] = str(threads)
-                    t, state, states = _timed_run("shipshape_reconcile", world.clock)
+                    run = timed_run("shipshape_reconcile", world.clock)
+                    t, state, states = run.seconds, run.state, run.tasks
                     bad = {k: v for k, v in states.items() if v != "success"}
                     counts = demo.mismatch_counts(clone)
                     reference = reference or counts
@@ -146,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round 2 reconcile, threads {threads}: {t:.1f} s, {state}, {len(states)} tasks, "
                           f"{counts['orders_with_a_mismatch']} orders with a mismatch, "
                           f"{counts['planned_actions']} planned actions; {same} {bad or ''}", flush=True)
-                    print(f"  task time (summed): {_breakdown()}", flush=True)
+                    print(f"  task time (summed): {run.top()}", flush=True)
                     results.append((threads, t))
-                    _drop(args.server, name)
+                    drop_database(with_database(args.server, name))
                     if state != "success" or bad:
                         return 1
             if args.cli:  # the same round with `dbt build` from the command line, for the DAG's overhead
                 for threads in [int(x) for x in args.threads.split(",")]:
                     name = f"shipshape_bench_dag_{tag}_{len(clones)}"
-                    clone = _create(args.server, name, template=template)
+                    clone = create_database(args.server, name, template=template)
                     clones.append(name)
                     started = time.monotonic()
                     result = dbt_build(url=clone, as_of=world.clock, threads=threads, echo=False,
@@ -162,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                     t = time.monotonic() - started
                     print(f"round 2 `dbt build` from the command line, threads {threads}: {t:.1f} s, "
                           f"{'success' if result.success else 'FAILED'}, {len(result.results)} nodes", flush=True)
-                    _drop(args.server, name)
+                    drop_database(with_database(args.server, name))
         print("summary (threads: seconds): " + ", ".join(f"{n}: {t:.1f}" for n, t in results))
         return 0
     finally:
         for name in [*clones, template]:
-            _drop(args.server, name)
+            drop_database(with_database(args.server, name))
 
 
 if __name__ == "__main__":

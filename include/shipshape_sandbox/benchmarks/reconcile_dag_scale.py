@@ -35,13 +35,7 @@ from pathlib import Path
 from shipshape import warehouse
 from shipshape_sandbox import demo
 from shipshape_sandbox.benchmarks import drop_database, dumped_port, raw_database
-from shipshape_sandbox.benchmarks.reconcile_dag import (
-    LAST_BREAKDOWN,
-    _breakdown,
-    _create,
-    _timed_run,
-    _with_db,
-)
+from shipshape_sandbox.benchmarks.reconcile_dag import TimedRun, create_database, timed_run, with_database
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,18 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"dbt build from the command line failed on {warehouse.mask_url(url)}")
         return took
 
-    def dag(url: str) -> float:
+    def dag(url: str) -> TimedRun:
         os.environ[warehouse.CONN_ENV] = url
-        took, state, states = _timed_run("shipshape_reconcile", world.clock)
-        bad = {k: v for k, v in states.items() if v != "success"}
-        if state != "success" or bad:
-            raise SystemExit(f"shipshape_reconcile did not succeed: {state} {bad}")
-        return took
+        run = timed_run("shipshape_reconcile", world.clock)
+        bad = {k: v for k, v in run.tasks.items() if v != "success"}
+        if run.state != "success" or bad:
+            raise SystemExit(f"shipshape_reconcile did not succeed: {run.state} {bad}")
+        return run
 
     def clone(label: str, template: str) -> str:
         name = f"shipshape_bench_scale_{tag}_{label}"
         names.append(name)
-        return _create(args.server, name, template=template)
+        return create_database(args.server, name, template=template)
 
     def measure(phase: str, template: str) -> tuple[str, bool]:
         """Both runs of one phase on clones of `template`; returns the DAG's database and whether the
@@ -105,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         cli_url, dag_url = clone(f"{phase}_cli", template), clone(f"{phase}_dag", template)
         cli_s = cli(cli_url)
         print(f"{phase}: `dbt build` from the command line {cli_s:.1f} s", flush=True)
-        dag_s = dag(dag_url)
-        producer = LAST_BREAKDOWN.get("producer", 0.0)
-        print(f"{phase}: shipshape_reconcile under dag.test() {dag_s:.1f} s"
-              f" ({dag_s / cli_s:.2f} x the command line; its producer's build {producer:.1f} s ="
-              f" {producer / cli_s:.2f} x); task time summed: {_breakdown()}", flush=True)
+        run = dag(dag_url)
+        producer = run.task_seconds.get("producer", 0.0)
+        print(f"{phase}: shipshape_reconcile under dag.test() {run.seconds:.1f} s"
+              f" ({run.seconds / cli_s:.2f} x the command line; its producer's build {producer:.1f} s ="
+              f" {producer / cli_s:.2f} x); task time summed: {run.top()}", flush=True)
         counts_cli, counts_dag = demo.mismatch_counts(cli_url), demo.mismatch_counts(dag_url)
         same = counts_cli == counts_dag
         print(f"{phase}: marts {'identical' if same else 'DIFFER'}: {counts_dag['orders_with_a_mismatch']}"
@@ -130,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if full_same and incremental_same else 1
     finally:
         for name in names:
-            drop_database(_with_db(args.server, name))
+            drop_database(with_database(args.server, name))
 
 
 if __name__ == "__main__":
