@@ -186,8 +186,8 @@ def _context(settings: GateSettings):
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
-                                   "validation_results_limit": settings.data_docs_keep},
+            # it lists every result in the store, which _forget_old_validations bounds
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         }},
     )
     return gx.get_context(mode="ephemeral", project_config=config)
