@@ -3,14 +3,13 @@ shipshape.console.launch run app.py ...`` is ``streamlit run app.py ...`` in a p
 imported what every page needs (pandas, Arrow, Altair, psycopg).
 
 Streamlit runs each page's script in the server's own process, so a module imported here is imported for
-every session; without it the first person to open a fresh console waited for those imports (about 2 s of
-a 5 s first page on this project's 2-core machine, docs/benchmarks.md).
+every session; without it the first person to open a fresh console waited for those imports (0.6–0.8 s
+on this project's 2-core machine).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import time
 
@@ -18,8 +17,6 @@ import time
 # modules: their st.cache_data functions must be made once Streamlit's runtime exists (made before it,
 # they would cache in a store of their own)
 PRELOAD = ("pandas", "pyarrow", "altair", "psycopg", "streamlit.elements.vega_charts", "streamlit.elements.arrow")
-
-log = logging.getLogger("shipshape.console")
 
 
 def preload() -> float:
