@@ -48,11 +48,9 @@ from shipshape.warehouse.connection import (
 from shipshape.warehouse.embedded import (
     DATA_DIR_ENV,
     PORT_ENV,
-    _embedded_socket_url,
-    _embedded_url,
-    _running_postmaster,
     embedded_data_dir,
     embedded_running,
+    embedded_state,
     project_root,
     running_connection,
     start_embedded,
@@ -62,6 +60,7 @@ from shipshape.warehouse.embedded import (
 __all__ = [
     "CONN_ENV", "CONN_ID", "CONSOLE_ROLE", "DATA_DIR_ENV", "PORT_ENV", "SCHEMAS", "WarehouseNotConfigured",
     "bootstrap", "build_url", "configured", "connection", "down", "embedded_data_dir", "embedded_running",
+    "embedded_state",
     "fields", "mask_url", "project_root", "resolve_url", "running_connection", "set_console_password",
     "start_embedded", "status", "stop_embedded", "up", "url", "url_of",
 ]  # fmt: skip
@@ -128,17 +127,11 @@ def down(*, data_dir: str | os.PathLike[str] | None = None) -> str:
 def status(*, data_dir: str | os.PathLike[str] | None = None) -> dict[str, object]:
     """Where the warehouse is and whether it answers. Safe to print: the URL is masked."""
     target = resolve_url()
-    pgdata = embedded_data_dir(data_dir)
-    result: dict[str, object] = {}
+    result: dict[str, object]
     if target is not None:
-        result.update(mode="connection", source=CONN_ENV, url=mask_url(target))
+        result = {"mode": "connection", "source": CONN_ENV, "url": mask_url(target)}
     else:
-        info = _running_postmaster(pgdata)
-        result.update(mode="embedded", data_dir=str(pgdata), initialised=(pgdata / "PG_VERSION").exists())
-        result["running"] = info is not None
-        if info is not None:
-            target = _embedded_url(info.port)
-            result.update(pid=info.pid, url=mask_url(target), socket_url=_embedded_socket_url(info))
+        result, target = embedded_state(data_dir)
     if target is not None:
         result.update(_probe(target))
     return result

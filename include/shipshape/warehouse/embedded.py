@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shipshape.connections import Connection
-from shipshape.warehouse.connection import CONN_ID, build_url
+from shipshape.warehouse.connection import CONN_ID, build_url, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,20 @@ def start_embedded(data_dir: str | os.PathLike[str] | None = None, *, port: int 
 def embedded_running(data_dir: str | os.PathLike[str] | None = None) -> bool:
     """Whether the embedded server on ``data_dir`` (default :func:`embedded_data_dir`) is up."""
     return _running_postmaster(embedded_data_dir(data_dir)) is not None
+
+
+def embedded_state(data_dir: str | os.PathLike[str] | None = None) -> tuple[dict[str, object], str | None]:
+    """What ``shipshape warehouse status`` says of the embedded server on ``data_dir``, with its URL when it
+    runs (else None); the state is safe to print (its URL masked)."""
+    pgdata = embedded_data_dir(data_dir)
+    info = _running_postmaster(pgdata)
+    state: dict[str, object] = {"mode": "embedded", "data_dir": str(pgdata),
+                                "initialised": (pgdata / "PG_VERSION").exists(), "running": info is not None}
+    if info is None:
+        return state, None
+    url = _embedded_url(info.port)
+    state.update(pid=info.pid, url=mask_url(url), socket_url=_embedded_socket_url(info))
+    return state, url
 
 
 def stop_embedded(data_dir: str | os.PathLike[str] | None = None) -> str:
