@@ -148,9 +148,7 @@ def _build_suite(conn: psycopg.Connection, suite: str, *, as_of: datetime, run_i
         since = store.last_passing_as_of(conn, "raw", before=as_of, run_id=run_id)
         log.info("quality gate 'raw': judging ingest runs with window end in (%s, %s]",
                  since.isoformat() if since else "the beginning", as_of.isoformat())
-        judged: dict[str, list[str]] = {}
-        for raw_table, judged_run in conn.execute(suites.judged_runs_sql(as_of, since)):
-            judged.setdefault(raw_table, []).append(judged_run)
+        judged = suites.judged_runs_by_table(conn.execute(suites.judged_runs_sql(as_of, since)))
         return suites.raw_suite(as_of=as_of, since=since, tables=tables, judged_runs=judged, settings=settings)
     history = store.mismatch_history(conn, before=as_of, run_id=run_id, window=settings.mismatch_window)
     return suites.marts_suite(as_of=as_of, settings=settings, history=history)

@@ -22,7 +22,7 @@ mismatch not above factor × the median of recent runs (once there is enough his
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -137,9 +137,19 @@ def reconciled_runs_sql(as_of: datetime, since: datetime | None) -> str:
 
 
 def judged_runs_sql(as_of: datetime, since: datetime | None) -> str:
-    """(raw table, run id) of each ingest run a raw gate judges (:func:`reconciled_runs_sql`)."""
-    return (f"select e.source || '__' || e.stream as raw_table, e.run_id from ({reconciled_runs_sql(as_of, since)}) as e"
-            " order by 1, 2")
+    """(source, stream, run id) of each ingest run a raw gate judges (:func:`reconciled_runs_sql`)."""
+    return f"select e.source, e.stream, e.run_id from ({reconciled_runs_sql(as_of, since)}) as e order by 1, 2, 3"
+
+
+def judged_runs_by_table(rows: Iterable[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """The rows of :func:`judged_runs_sql` as raw table -> run ids, the table named by the stream's catalog
+    entry (:attr:`shipshape.ingest.stream.Stream.table`)."""
+    tables = {(s.source, s.name): s.table for s in all_streams().values()}
+    judged: dict[str, list[str]] = {}
+    for source, stream, run_id in rows:
+        if (source, stream) in tables:  # a stream no longer in the catalog has no raw checks to pick rows for
+            judged.setdefault(tables[source, stream], []).append(run_id)
+    return judged
 
 
 def coverage_sql(as_of: datetime, since: datetime | None) -> str:
