@@ -10,8 +10,8 @@
       * has an update time between the previous as-of and this one, in either direction (as-of moved
         forward: newer versions become current; backwards, for a backfill: they stop being current), or
       * was deleted from raw since the previous run (raw keeps every version and shipshape never deletes
-        from it, but an operator may: every delete is journaled in raw._deletions, see
-        ensure_raw_deletion_journal below).
+        from it, but an operator may: every delete is journaled in raw._deletions by triggers the
+        warehouse bootstrap installs, shipshape.warehouse.bootstrap).
 
     The records a run restages are kept in ops.dbt_model_scope (model -> key; a null key: every row,
     after a full build), which the model's tests read to check only those rows (macros/test_scope.sql).
@@ -57,131 +57,23 @@
     {{ incremental_state_schema() }}.dbt_change_batches
 {%- endmacro %}
 
-{#- on-run-start: the bookkeeping tables, created once, before any model runs in parallel -#}
-{% macro create_incremental_state() %}
-    {#- Cosmos runs each model as its own dbt invocation, so several can get here at once on a first run:
-        two concurrent `create ... if not exists` can still collide in the catalog, and losing that race
-        is fine. Every statement is guarded by a catalog lookup, because DDL on an existing table still
-        takes a lock that waits for the models writing to it in other invocations. -#}
-    {{ move_incremental_state() }}
-    do $$
-    begin
-        if to_regclass('{{ incremental_state_relation() }}') is null then
-            create schema if not exists {{ incremental_state_schema() }};
-            create table {{ incremental_state_relation() }} (
-                model text primary key,
-                as_of timestamptz not null,
-                extracted_through timestamptz
-            );
-        end if;
-        -- columns added after the first release: consumers' change batch, the changes model's settings
-        -- fingerprint, staging's place in raw._deletions
-        if not exists (
-            select from information_schema.columns
-            where table_schema = '{{ incremental_state_schema() }}' and table_name = 'dbt_incremental_state'
-                and column_name = 'deletions_through'
-        ) then
-            alter table {{ incremental_state_relation() }}
-                add column if not exists change_batch bigint,
-                add column if not exists fingerprint text,
-                add column if not exists deletions_through bigint;
-        end if;
-        if to_regclass('{{ model_scope_relation() }}') is null then
-            create table {{ model_scope_relation() }} (model text not null, key text);
-            create index dbt_model_scope_model_key on {{ model_scope_relation() }} (model, key);
-        end if;
-        if to_regclass('{{ change_log_relation() }}') is null then
-            create table {{ change_log_relation() }} (
-                log_id bigserial primary key,
-                grain text not null,
-                key text
-            );
-        end if;
-        if to_regclass('{{ change_batches_sequence() }}') is null then
-            create sequence {{ change_batches_sequence() }};
-        end if;
-    exception when unique_violation or duplicate_table or duplicate_schema or duplicate_object then
-        null;
-    end
-    $$;
-    {{ ensure_raw_deletion_journal() }}
-{% endmacro %}
-
-{#- Until issue 18 the bookkeeping lived in the target schema (staging). A warehouse built then has it
-    moved to ops, rows and all (indexes and the log's id sequence go with their tables), so its next run
-    stays incremental instead of restaging everything; nothing is left in staging. Two invocations racing
-    here: one moves, the other's move fails and is ignored; at worst one creates empty tables first, and
-    the next run restages everything, which is slow but right. -#}
-{% macro move_incremental_state() %}
-    {%- if target.schema == incremental_state_schema() %}{{ return('') }}{% endif %}
+{#- on-run-start: the warehouse bootstrap (shipshape.warehouse.bootstrap: `shipshape warehouse up`, `make up`,
+    the demo) creates the bookkeeping and the deletion journal; a run against a warehouse without them
+    stops here, naming what is missing, before any model writes. -#}
+{% macro require_incremental_state() %}
     do $$
     declare
-        bookkeeping text;
+        missing text;
     begin
-        foreach bookkeeping in array array['dbt_incremental_state', 'dbt_model_scope', 'dbt_changed_keys'] loop
-            if to_regclass('{{ incremental_state_schema() }}.' || bookkeeping) is null
-                and to_regclass('{{ target.schema }}.' || bookkeeping) is not null then
-                create schema if not exists {{ incremental_state_schema() }};
-                execute format('alter table %I.%I set schema %I',
-                    '{{ target.schema }}', bookkeeping, '{{ incremental_state_schema() }}');
-            end if;
-        end loop;
-        if to_regclass('{{ change_batches_sequence() }}') is null
-            and to_regclass('{{ target.schema }}.dbt_change_batches') is not null then
-            alter sequence {{ target.schema }}.dbt_change_batches set schema {{ incremental_state_schema() }};
+        select string_agg(needed, ', ') into missing
+        from unnest(array[
+            '{{ incremental_state_relation() }}', '{{ model_scope_relation() }}',
+            '{{ change_log_relation() }}', '{{ change_batches_sequence() }}', 'raw._deletions'
+        ]) as needed
+        where to_regclass(needed) is null;
+        if missing is not null then
+            raise exception 'the warehouse has no % (made by its bootstrap): run `shipshape warehouse up`', missing;
         end if;
-    exception when undefined_table or duplicate_table or duplicate_schema or duplicate_object then
-        null;
-    end
-    $$;
-{% endmacro %}
-
-{#- raw._deletions: every row deleted from a raw table (by hand: shipshape only ever inserts), so that
-    incremental staging forgets a record whose every version is gone without scanning the whole table on
-    each run. A statement trigger per raw table (created here when missing) writes the deleted
-    source_ids; a TRUNCATE writes one row with a null source_id. -#}
-{% macro ensure_raw_deletion_journal() %}
-    do $$
-    declare
-        raw_table record;
-    begin
-        if to_regclass('raw._deletions') is null then
-            create table raw._deletions (
-                deletion_id bigserial primary key,
-                raw_table text not null,
-                source_id text
-            );
-            create function raw._journal_deletions() returns trigger language plpgsql as $fn$
-            begin
-                if tg_op = 'TRUNCATE' then
-                    insert into raw._deletions (raw_table, source_id) values (tg_table_name, null);
-                else
-                    insert into raw._deletions (raw_table, source_id)
-                    select distinct tg_table_name, gone.source_id from gone;
-                end if;
-                return null;
-            end
-            $fn$;
-        end if;
-        for raw_table in
-            select tables.relname
-            from pg_class as tables
-            inner join pg_namespace as schemas on tables.relnamespace = schemas.oid
-            where schemas.nspname = 'raw' and tables.relkind = 'r' and tables.relname not like '\_%'
-                and not exists (
-                    select from pg_trigger
-                    where pg_trigger.tgrelid = tables.oid and pg_trigger.tgname = 'journal_deletions'
-                )
-        loop
-            execute format(
-                'create trigger journal_deletions after delete on raw.%I referencing old table as gone'
-                ' for each statement execute function raw._journal_deletions()', raw_table.relname);
-            execute format(
-                'create trigger journal_truncates after truncate on raw.%I'
-                ' for each statement execute function raw._journal_deletions()', raw_table.relname);
-        end loop;
-    exception when unique_violation or duplicate_table or duplicate_object or duplicate_function then
-        null;
     end
     $$
 {% endmacro %}

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from dbt_helpers import dbt_kwargs, dumped_world, recomputed
 
-from shipshape import dbt
+from shipshape import dbt, warehouse
 from shipshape_sandbox import lifecycle
 from shipshape_sandbox.dump import dump_raw
 
@@ -87,12 +87,17 @@ def test_incremental_runs_equal_a_full_refresh(fresh_database: str, tmp_path) ->
     judged = recomputed(url, "int_order_reconciliation")
     assert judged is not None and 0 < judged < 300, f"{judged} of 600 orders judged again"
     incremental = fingerprint(url)
-    # a warehouse built before the bookkeeping moved to ops (it lived in staging): the next run moves it
-    # to ops, rows and all, so that run stays incremental
+    # a warehouse built before the bookkeeping moved to ops (it lived in staging): dbt refuses it, naming
+    # what is missing, and the bootstrap moves it to ops, rows and all, so the next run stays incremental
     with psycopg.connect(url) as conn:
         for table in BOOKKEEPING:
             conn.execute(f"alter table ops.{table} set schema staging")
         conn.execute("alter sequence ops.dbt_change_batches set schema staging")
+    refused = dbt.run(["run"], as_of=second, **kwargs)
+    assert not refused.success
+    assert ("the warehouse has no ops.dbt_incremental_state, ops.dbt_model_scope, ops.dbt_changed_keys,"
+            " ops.dbt_change_batches (made by its bootstrap): run `shipshape warehouse up`") in refused.output
+    warehouse.bootstrap(url)
     run("run", as_of=second)
     assert fingerprint(url) == incremental, "a rerun at the same as-of changes nothing"
     assert recomputed(url, "int_order_reconciliation") == 0

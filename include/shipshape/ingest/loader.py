@@ -111,10 +111,24 @@ class RawLoad:
                 # the raw gate reads the versions of the ingest runs it judges: without this index each of
                 # its checks scanned the whole table (17 s of an hourly gate at 100 000 orders)
                 run_index=sql.Identifier(f"{table}__run")))
+            self._journal_deletions(cur, table)
             cur.execute("select pg_advisory_xact_lock(hashtext('shipshape.ops_ddl'))")
             cur.execute(OPS_DDL)
         self._spool = tempfile.TemporaryFile(prefix=f"shipshape-{table}-")  # COPY text lines
         self._quarantined: list[tuple[str | None, str, str, str]] = []
+
+    @staticmethod
+    def _journal_deletions(cur: psycopg.Cursor, table: str) -> None:
+        """Install the triggers that journal deletions from the raw table (incremental staging reads the
+        journal); the warehouse bootstrap defines them, once."""
+        try:
+            cur.execute("select raw._journal_deletions_of(%s)", (table,))
+        except psycopg.errors.UndefinedFunction as exc:
+            raise RuntimeError(
+                f"loading raw.{table}: the warehouse lacks raw._journal_deletions_of(), which its bootstrap "
+                "defines. Bootstrap it with this version of shipshape: `shipshape warehouse up` (make "
+                "warehouse-up); `make up` and docker compose's airflow-init do it too."
+            ) from exc
 
     def write(self, rows: list[RawRecord]) -> None:
         self._spool.writelines(

@@ -1,4 +1,5 @@
-"""The warehouse's bootstrap: its schemas, the shared tables, the console's role and its grants (DDL).
+"""The warehouse's bootstrap: its schemas, the shared tables, the incremental models' bookkeeping, the
+journal of deletions from raw, the console's role and its grants (DDL).
 
 :func:`bootstrap` is idempotent and safe to run from several processes at once. It runs where a
 deployment is set up, never in a task: ``shipshape warehouse up`` (``make warehouse-up``), ``make up``
@@ -62,6 +63,105 @@ create table if not exists ops.rate_buckets (
     pending   double precision not null default 0,
     stamp     double precision not null
 );
+"""
+
+# Incremental staging's bookkeeping (docs/incremental.md): one row per model (its as-of, marks and
+# settings fingerprint), the keys each model's last run recomputed, the change log and its batches.
+# dbt_project/macros/incremental_staging.sql names these relations; its on-run-start hook stops a run
+# with an error naming any that is missing. Each statement is guarded by a catalog lookup, because DDL on
+# an existing table takes a lock that waits for the models writing to it (a bootstrap while a run goes).
+INCREMENTAL_STATE_SQL = """
+do $$
+declare
+    bookkeeping text;
+begin
+    -- Until issue 18 the bookkeeping lived in staging (dbt's target schema). A warehouse built then has
+    -- it moved to ops, rows and all (indexes and the log's id sequence go with their tables), so its next
+    -- run stays incremental instead of restaging everything.
+    foreach bookkeeping in array array['dbt_incremental_state', 'dbt_model_scope', 'dbt_changed_keys'] loop
+        if to_regclass('ops.' || bookkeeping) is null and to_regclass('staging.' || bookkeeping) is not null then
+            execute format('alter table staging.%I set schema ops', bookkeeping);
+        end if;
+    end loop;
+    if to_regclass('ops.dbt_change_batches') is null and to_regclass('staging.dbt_change_batches') is not null then
+        alter sequence staging.dbt_change_batches set schema ops;
+    end if;
+
+    if to_regclass('ops.dbt_incremental_state') is null then
+        create table ops.dbt_incremental_state (
+            model             text primary key,
+            as_of             timestamptz not null,
+            extracted_through timestamptz,
+            change_batch      bigint,  -- consumers: the last change batch taken
+            fingerprint       text,    -- the changes model: its settings when it last judged
+            deletions_through bigint   -- staging: the last raw._deletions entry seen
+        );
+    elsif not exists (
+        select from information_schema.columns
+        where table_schema = 'ops' and table_name = 'dbt_incremental_state' and column_name = 'deletions_through'
+    ) then
+        -- a warehouse from before these columns
+        alter table ops.dbt_incremental_state
+            add column if not exists change_batch bigint,
+            add column if not exists fingerprint text,
+            add column if not exists deletions_through bigint;
+    end if;
+    if to_regclass('ops.dbt_model_scope') is null then
+        create table ops.dbt_model_scope (model text not null, key text);
+        create index dbt_model_scope_model_key on ops.dbt_model_scope (model, key);
+    end if;
+    if to_regclass('ops.dbt_changed_keys') is null then
+        create table ops.dbt_changed_keys (log_id bigserial primary key, grain text not null, key text);
+    end if;
+    if to_regclass('ops.dbt_change_batches') is null then
+        create sequence ops.dbt_change_batches;
+    end if;
+end
+$$;
+"""
+
+# raw._deletions: every row deleted from a raw table (by hand: shipshape only ever inserts), so that
+# incremental staging forgets a record whose every version is gone without scanning the whole table on
+# each run. A statement trigger per raw table writes the deleted source_ids; a TRUNCATE writes one row
+# with a null source_id. raw._journal_deletions_of(table) installs them: here on every raw table there
+# is, and from the loader (shipshape.ingest.loader) on each raw table it creates.
+DELETION_JOURNAL_SQL = r"""
+create table if not exists raw._deletions (
+    deletion_id bigserial primary key,
+    raw_table   text not null,
+    source_id   text
+);
+
+create or replace function raw._journal_deletions() returns trigger language plpgsql as $$
+begin
+    if tg_op = 'TRUNCATE' then
+        insert into raw._deletions (raw_table, source_id) values (tg_table_name, null);
+    else
+        insert into raw._deletions (raw_table, source_id) select distinct tg_table_name, gone.source_id from gone;
+    end if;
+    return null;
+end
+$$;
+
+create or replace function raw._journal_deletions_of(raw_table text) returns void language plpgsql as $$
+declare
+    journaled regclass := format('raw.%I', raw_table)::regclass;
+begin
+    if not exists (select from pg_trigger where tgrelid = journaled and tgname = 'journal_deletions') then
+        execute format('create trigger journal_deletions after delete on raw.%I referencing old table as gone'
+                       ' for each statement execute function raw._journal_deletions()', raw_table);
+    end if;
+    if not exists (select from pg_trigger where tgrelid = journaled and tgname = 'journal_truncates') then
+        execute format('create trigger journal_truncates after truncate on raw.%I'
+                       ' for each statement execute function raw._journal_deletions()', raw_table);
+    end if;
+end
+$$;
+
+select raw._journal_deletions_of(tables.relname)
+from pg_class as tables
+inner join pg_namespace as schemas on tables.relnamespace = schemas.oid
+where schemas.nspname = 'raw' and tables.relkind = 'r' and tables.relname not like '\_%';
 """
 
 # The console's role, made once per server (a LOGIN role without a password: on a server that asks for
@@ -128,13 +228,16 @@ revoke all on function ops.acknowledge_quarantine(bigint, text, text) from publi
 
 
 def bootstrap(url: str) -> None:
-    """Create the warehouse schemas and shared tables in ``url``, idempotently and race-free."""
+    """Create the warehouse's schemas, shared tables, bookkeeping and deletion journal in ``url`` and
+    grant the console its reads, idempotently and race-free."""
     import psycopg
 
     with psycopg.connect(url, connect_timeout=10) as conn:
         # Concurrent `create schema if not exists` can still collide; serialise bootstraps.
         conn.execute("select pg_advisory_xact_lock(hashtext('shipshape.warehouse.bootstrap'))")
         conn.execute(BOOTSTRAP_SQL)
+        conn.execute(INCREMENTAL_STATE_SQL)
+        conn.execute(DELETION_JOURNAL_SQL)
         conn.execute(ACKNOWLEDGE_SQL)
         conn.execute(CONSOLE_SQL)
 
