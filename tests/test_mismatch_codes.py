@@ -2,6 +2,7 @@
 checks or explains a code agrees with that file. Each test fails when one reader could drift from it:
 
 * dbt: the reconciliation model's flag list is the seed's order codes, in its order, each with a rule;
+  no model YAML describes a flag column (the seed's description is its comment);
   every code literal in a model is a seed row; the models that rate or correct codes read the seed
   (the committed manifest, which tests/dbt/test_history_and_plan.py keeps current, says so);
 * the sandbox's truth writes a rule for exactly the seed's order codes, and its generator can inject each;
@@ -22,6 +23,7 @@ from pathlib import Path
 import jinja2
 import jinja2.nodes
 import pytest
+import yaml
 
 from shipshape import codes, dbt
 from shipshape_sandbox import generate, truth
@@ -99,6 +101,16 @@ def test_the_models_that_rate_or_correct_codes_read_the_seed() -> None:
     for path in MODELS.rglob("*.sql"):
         assert not SEVERITY_BY_CODE.search(path.read_text()), f"{path.name} writes a code's severity"
 
+
+
+def test_the_flag_columns_are_described_by_the_seed_alone() -> None:
+    """The marts' flag columns take their comments from the seed (macros/mismatch_flags.sql), so no model
+    YAML describes one: a second description could say something else."""
+    flags = {codes.get(code).flag for code in codes.names()}
+    for path in MODELS.rglob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models") or []:
+            described = {column["name"] for column in model.get("columns") or []} & flags
+            assert not described, f"{path.relative_to(MODELS)}: {model['name']} describes {described} again"
 
 
 def test_the_truth_writes_a_rule_for_exactly_the_seeds_order_codes() -> None:

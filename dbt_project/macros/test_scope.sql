@@ -4,7 +4,8 @@
     An incremental model records the keys its latest run recomputed in ops.dbt_model_scope (a null
     key: it rebuilt everything, as a full build does). Rows it did not recompute are the rows an earlier
     run wrote and its tests passed, so a test of the recomputed rows says the same as a test of the table:
-      not_null, accepted_values   the recomputed rows only;
+      not_null, accepted_values, mismatch_flags_not_null
+                                  the recomputed rows only;
       unique, unique_combination_of_columns
                                   every row sharing a value with a recomputed row (a new row may repeat
                                   an old one's value);
@@ -58,7 +59,8 @@
         {{ return('') }}
     {%- endif -%}
     {%- set test_name = model.test_metadata.name -%}
-    {%- if test_name not in ['not_null', 'accepted_values', 'unique', 'unique_combination_of_columns'] -%}
+    {%- if test_name not in ['not_null', 'accepted_values', 'mismatch_flags_not_null', 'unique',
+                              'unique_combination_of_columns'] -%}
         {{ return('') }}
     {%- endif -%}
     {%- set scopes = _relation_scopes(relation) -%}

@@ -12,6 +12,7 @@ docstring explains PayPal's publishing lag and the codes that wait it out):
 * `fct_payment_reconciliation.orphan_payment` must flag exactly the truth's orphan payments;
 * `fct_inventory_reconciliation.inventory_mismatch` must flag exactly the truth's SKUs;
 * rebuilding the marts at the same as-of gives identical tables;
+* every flag column's comment is its code's description from the seed;
 * the dbt_build benchmark's baseline (one hand-written statement from SPEC.md's rules) flags exactly what
   `fct_order_reconciliation` flags, so that the benchmark times two computations of the same answer.
 
@@ -37,6 +38,9 @@ pytestmark = pytest.mark.integration
 
 ORDERS = 800
 SEEDS = (11, 2026)
+# the mart that carries each grain's flag columns
+MARTS_BY_GRAIN = {"order": "fct_order_reconciliation", "payment": "fct_payment_reconciliation",
+                  "sku": "fct_inventory_reconciliation"}
 
 
 def query(url: str, sql: str) -> list[tuple]:
@@ -87,3 +91,14 @@ def test_marts_agree_with_the_truth(seed: int, fresh_database: str, tmp_path) ->
                     target_path=tmp_path / "target", log_path=tmp_path / "logs", echo=False)
     assert rerun.success, rerun.not_passed() or rerun.output[-3000:]
     assert fingerprint(fresh_database) == before, "a rerun at the same as-of changes nothing"
+
+    # every flag column is described by its code's row of the seed, and only there (no YAML lists them);
+    # the rerun replaced the views, and the comments came back with them
+    flag_tests = {uid for uid in result.statuses() if ".mismatch_flags_not_null_" in uid}
+    assert len(flag_tests) == len(MARTS_BY_GRAIN), flag_tests
+    for grain, mart in MARTS_BY_GRAIN.items():
+        described = dict(query(fresh_database, (
+            "select attname, col_description(attrelid, attnum) from pg_attribute"
+            f" where attrelid = 'marts.{mart}'::regclass and attnum > 0 and not attisdropped")))
+        expected = {c.flag: f"{c.code}: {c.description}" for c in map(codes.get, codes.names(grain))}
+        assert {flag: described.get(flag) for flag in expected} == expected, mart

@@ -1,3 +1,6 @@
+{{ config(post_hook="{{ describe_mismatch_flags('sku') }}") }}
+-- depends_on: {{ ref('mismatch_codes') }}  -- describe_mismatch_flags reads it
+
 -- One row per SKU known to Shopify or ShipHero: Shopify's available quantity summed over the locations
 -- ShipHero fulfils (fulfillment service handle `shiphero`), ShipHero's available quantity (on hand -
 -- allocated - reserve, summed over its warehouses), and INVENTORY_MISMATCH (docs/mismatch-codes.md): the

@@ -5,8 +5,10 @@
             ['int_payments', "gateway || ':' || payment_id"],
             ['int_payment_links', "gateway || ':' || payment_id"],
         ]},
+        post_hook="{{ describe_mismatch_flags('payment') }}",
     )
 }}
+-- depends_on: {{ ref('mismatch_codes') }}  -- describe_mismatch_flags reads it
 
 -- One row per gateway payment (Stripe PaymentIntent, PayPal capture): the Shopify order it links to,
 -- how it was linked, what it moved, and ORPHAN_PAYMENT (docs/mismatch-codes.md ORPHAN_PAYMENT): a
