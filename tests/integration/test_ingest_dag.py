@@ -56,7 +56,7 @@ def expected_counts(world: World) -> dict[str, int]:
 def raw_tables(url: str) -> dict[str, list[tuple]]:
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw' and table_name <> '_quarantine'")]
+            "select table_name from information_schema.tables where table_schema = 'raw' and table_name not like '\\_%'")]
         return {t: conn.execute(f'select source_id, payload_hash, payload::text, extracted_at from raw."{t}" '
                                 "order by 1, 2").fetchall() for t in tables}
 
