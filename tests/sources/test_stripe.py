@@ -316,8 +316,8 @@ def test_pacing_keeps_stripe_from_throttling(db):
 
 def test_pacing_in_real_time_matches_the_configured_rate(db, monkeypatch):
     """Real clocks on both sides, with Stripe's limits shrunk to 5 requests/s so the test stays short."""
-    monkeypatch.setattr(stripe_api, "TEST_MODE_RATE", 5)
-    monkeypatch.setattr(stripe_api, "ENDPOINT_RATE", 5)
+    monkeypatch.setattr(stripe_api.limits, "TEST_MODE_RATE", 5)
+    monkeypatch.setattr(stripe_api.limits, "ENDPOINT_RATE", 5)
     world = generate.build_world(200, seed=17)
     with serve(world, rate_limits="real") as (sandbox, conn):
         stripe_api.state_for(sandbox).set_clock(time.monotonic)  # rebuild the buckets at 5/s
@@ -333,8 +333,8 @@ def test_streams_running_at_once_share_the_accounts_rate_and_are_never_throttled
     """Two Stripe streams at once (as the DAG runs them), each configured at the account's 5 requests/s:
     through the warehouse's shared bucket they send 5/s together, not 5/s each, so Stripe answers no
     429 and the pair takes as long as their requests take at 5/s. Real clocks on both sides."""
-    monkeypatch.setattr(stripe_api, "TEST_MODE_RATE", 5)
-    monkeypatch.setattr(stripe_api, "ENDPOINT_RATE", 5)
+    monkeypatch.setattr(stripe_api.limits, "TEST_MODE_RATE", 5)
+    monkeypatch.setattr(stripe_api.limits, "ENDPOINT_RATE", 5)
     world = generate.build_world(200, seed=17)
     with serve(world, rate_limits="real") as (sandbox, conn):
         stripe_api.state_for(sandbox).set_clock(time.monotonic)  # rebuild the buckets at 5/s
