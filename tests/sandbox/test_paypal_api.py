@@ -313,7 +313,7 @@ def search_all(client: httpx.Client, specs: Specs, params: dict) -> tuple[list[d
 
 # -------------------------------------------------------------------------------------------- OAuth2
 def test_token_round_trip_reuse_and_expiry(serve, sandbox, specs, monkeypatch):
-    monkeypatch.setattr(paypal, "TOKEN_LIFETIME_SECONDS", 1)
+    monkeypatch.setattr(paypal.settings, "TOKEN_LIFETIME_SECONDS", 1)
     client = serve(sandbox)
     creds = sandbox.credentials
 
@@ -352,7 +352,7 @@ def test_token_round_trip_reuse_and_expiry(serve, sandbox, specs, monkeypatch):
     assert missing.status_code == 401 and missing.json()["name"] == "AUTHENTICATION_FAILURE"
     assert missing.headers["paypal-debug-id"] == missing.json()["debug_id"]
 
-    monkeypatch.setattr(paypal, "TOKEN_LIFETIME_SECONDS", 600)
+    monkeypatch.setattr(paypal.settings, "TOKEN_LIFETIME_SECONDS", 600)
     second = client.post("/v1/oauth2/token", auth=(creds.paypal_client_id, creds.paypal_client_secret),
                          data={"grant_type": "client_credentials"}).json()  # fmt: skip
     assert second["access_token"] != first["access_token"]
@@ -451,7 +451,7 @@ def test_publishing_lag_hides_fresh_transactions(client, sandbox, specs):
 
 
 def test_too_many_results_must_be_split(client, sandbox, specs, monkeypatch):
-    monkeypatch.setattr(paypal, "MAX_RESULT_ITEMS", 4)
+    monkeypatch.setattr(paypal.settings, "MAX_RESULT_ITEMS", 4)
     response = client.get("/v1/reporting/transactions", params=WINDOW)
     assert response.status_code == 400
     body = response.json()
@@ -654,8 +654,8 @@ def test_injected_faults_use_paypal_error_bodies(serve, specs):
 
 
 def test_real_rate_limit_throttles_a_token(serve, monkeypatch):
-    monkeypatch.setattr(paypal, "RATE_BURST", 3.0)
-    monkeypatch.setattr(paypal, "RATE_PER_SECOND", 0.01)
+    monkeypatch.setattr(paypal.settings, "RATE_BURST", 3.0)
+    monkeypatch.setattr(paypal.settings, "RATE_PER_SECOND", 0.01)
     sandbox = Sandbox(small_world(), rate_limits="real")
     client = serve(sandbox)
     login(client, sandbox)

@@ -312,9 +312,9 @@ def test_throttled_by_paypal_the_client_waits_what_retry_after_says_and_no_reque
     """Real rate limits, shrunk to 4 requests a second (burst 4) on one fake clock: the unpaced client is
     answered 429 RATE_LIMIT_REACHED, waits exactly each Retry-After, and every request gets through."""
     clock = FakeClock()
-    monkeypatch.setattr(paypal_api, "RATE_PER_SECOND", 4.0)
-    monkeypatch.setattr(paypal_api, "RATE_BURST", 4.0)
-    monkeypatch.setattr(paypal_api, "Buckets", lambda capacity, rate: Buckets(capacity, rate, clock=clock))
+    monkeypatch.setattr(paypal_api.settings, "RATE_PER_SECOND", 4.0)
+    monkeypatch.setattr(paypal_api.settings, "RATE_BURST", 4.0)
+    monkeypatch.setattr(paypal_api.api, "Buckets", lambda capacity, rate: Buckets(capacity, rate, clock=clock))
     retry_after: list[float] = []
 
     def open_client(self, conn, transport=None):
@@ -370,7 +370,7 @@ def test_resultset_too_large_splits_the_range_and_loses_nothing(db, clients, mon
     world = spread_world(60, seed=9)
     rows = [r for r in (*world.paypal_captures, *world.paypal_refunds) if status_code(r) != "D"]
     same_instant = max(sum(1 for r in rows if r.create_time == s.create_time) for s in rows)
-    monkeypatch.setattr(paypal_api, "MAX_RESULT_ITEMS", max(same_instant, len(rows) // 5))
+    monkeypatch.setattr(paypal_api.settings, "MAX_RESULT_ITEMS", max(same_instant, len(rows) // 5))
     with serve(world) as (sandbox, conn):
         result = run(TRANSACTIONS, db, conn, world.clock)
         cut = datetime.fromisoformat(cursor(db, "transactions")["complete_through"])
