@@ -66,6 +66,15 @@ def _issue_access_token(state: ShipHeroState) -> str:
     return jwt.encode(payload, state.secret, algorithm="HS256")
 
 
+def _token_response(state: ShipHeroState, refresh_token: str | None = None) -> JSONResponse:
+    """A new access token, as /auth/token (with the refresh token) and /auth/refresh (without) answer."""
+    body = {"access_token": _issue_access_token(state), "expires_in": TOKEN_TTL, "scope": TOKEN_SCOPE,
+            "token_type": "Bearer"}
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return JSONResponse(body)
+
+
 def _authenticate(state: ShipHeroState, request: Request) -> str | JSONResponse:
     header = request.headers.get("authorization")
     if not header:
@@ -143,15 +152,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
             return _auth0_error(400, "invalid_request", "Missing required parameter: password")
         if username != creds.shiphero_username or password != creds.shiphero_password:
             return _auth0_error(403, "invalid_grant", "Wrong email or password.")
-        return JSONResponse(
-            {
-                "access_token": _issue_access_token(state),
-                "expires_in": TOKEN_TTL,
-                "scope": TOKEN_SCOPE,
-                "token_type": "Bearer",
-                "refresh_token": state.refresh_token,
-            }
-        )
+        return _token_response(state, refresh_token=state.refresh_token)
 
     async def auth_refresh(request: Request) -> Response:
         body = await _json_body(request)
@@ -160,14 +161,7 @@ def build(sandbox: Sandbox) -> list[BaseRoute]:
             return _auth0_error(400, "invalid_request", "Missing required parameter: refresh_token")
         if token != state.refresh_token:
             return _auth0_error(403, "invalid_grant", "Unknown or invalid refresh token.")
-        return JSONResponse(
-            {
-                "access_token": _issue_access_token(state),
-                "expires_in": TOKEN_TTL,
-                "scope": TOKEN_SCOPE,
-                "token_type": "Bearer",
-            }
-        )
+        return _token_response(state)
 
     async def graphql_endpoint(request: Request) -> Response:
         body = await _json_body(request)

@@ -63,19 +63,15 @@ class StripeState:
 
     # --- indexes for filtered lists, rebuilt once per world revision
     def index(self, name: str, rows: list[Any], key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
-        revision = self.world.revision
-        if revision != self._index_revision:
-            self._indexes.clear()
-            self._index_revision = revision
-        found = self._indexes.get(name)
-        if found is None:
-            found = {}
+        def build() -> dict[Any, list[Any]]:
+            groups: dict[Any, list[Any]] = {}
             for row in rows:  # rows are newest first, so every group is too
                 k = key(row)
                 if k is not None:
-                    found.setdefault(k, []).append(row)
-            self._indexes[name] = found
-        return found
+                    groups.setdefault(k, []).append(row)
+            return groups
+
+        return self.memo(name, build)
 
     def memo(self, name: Any, build: Callable[[], Any]) -> Any:
         revision = self.world.revision
