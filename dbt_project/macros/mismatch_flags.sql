@@ -15,6 +15,10 @@
         "select lower(code), code || ': ' || description from " ~ seed ~ " where grain = '" ~ grain ~ "'"
         ~ " order by code"
     ) -%}
+    {%- if not found.rows -%}
+        {#- a mistyped grain would describe nothing and test nothing, and pass -#}
+        {{ exceptions.raise_compiler_error("seed mismatch_codes has no code of grain '" ~ grain ~ "'") }}
+    {%- endif -%}
     {%- set flags = [] -%}
     {%- for row in found.rows %}{% do flags.append([row[0], row[1]]) %}{% endfor -%}
     {{ return(flags) }}
