@@ -41,14 +41,12 @@ SEEDS = (11, 2026)
 # the mart that carries each grain's flag columns
 MARTS_BY_GRAIN = {"order": "fct_order_reconciliation", "payment": "fct_payment_reconciliation",
                   "sku": "fct_inventory_reconciliation"}
+MARTS = tuple(MARTS_BY_GRAIN.values())
 
 
 def query(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql).fetchall()
-
-
-MARTS = ("fct_order_reconciliation", "fct_payment_reconciliation", "fct_inventory_reconciliation")
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:

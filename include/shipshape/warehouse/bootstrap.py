@@ -123,8 +123,9 @@ $$;
 # raw._deletions: every row deleted from a raw table (by hand: shipshape only ever inserts), so that
 # incremental staging forgets a record whose every version is gone without scanning the whole table on
 # each run. A statement trigger per raw table writes the deleted source_ids; a TRUNCATE writes one row
-# with a null source_id. raw._journal_deletions_of(table) installs them: here on every raw table there
-# is, and from the loader (shipshape.ingest.loader) on each raw table it creates.
+# with a null source_id. raw._journal_deletions_of(table) installs them where missing: here on every raw
+# table there is, and from the loader (shipshape.ingest.loader) on its table at each load, which costs a
+# catalog lookup once they are there.
 DELETION_JOURNAL_SQL = r"""
 create table if not exists raw._deletions (
     deletion_id bigserial primary key,
